@@ -1,0 +1,67 @@
+"""The FastAPI application: clients on `app.state` through the lifespan, routes per resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from api.routes import health, partners
+from api.tokens import TokenStore
+from domain.registry import Registry, load_registry
+from stack.influx import AsyncInfluxClient, StoreError, StoreUnavailable
+from stack.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.registry = registry or load_registry(settings.partners_file)
+        app.state.tokens = TokenStore(settings.tokens_file)
+        app.state.influx = AsyncInfluxClient(
+            settings.influx_url,
+            settings.influx_db,
+            username=settings.influx_username,
+            password=(
+                settings.influx_password.get_secret_value() if settings.influx_password else None
+            ),
+            timeout_s=settings.influx_timeout_s,
+        )
+        yield
+        await app.state.influx.aclose()
+
+    app = FastAPI(
+        title="Mainport",
+        version="0.1.0",
+        summary="Uptime and usage per partner of an open fibre network.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(partners.router)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
+        code = 503 if isinstance(exc, StoreUnavailable) else 502
+        return JSONResponse({"detail": f"time series store: {exc}"}, status_code=code)
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        health.API_REQUESTS.labels(path, request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app

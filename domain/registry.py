@@ -1,0 +1,156 @@
+"""The partner registry (`config/partners.yaml`): who is on the network, with what.
+
+Operator-written config is checked strictly at start-up; an error names the field and the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.yaml_model import ConfigFileError, load_yaml_model, parse_yaml_model
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,31}$"
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+SLUG_RE = re.compile(SLUG_PATTERN)
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+
+NETWORK = "_network"
+"""Topic segment of the network collector; never a partner id (slugs cannot start with '_')."""
+
+DEFAULT_INTERVAL_S = 60
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Device(_Strict):
+    id: DeviceId
+    kind: str = Field("generic", min_length=1, max_length=64)
+    interval_s: int = Field(DEFAULT_INTERVAL_S, ge=1, le=86_400)
+    port: Slug | None = None
+
+
+class Port(_Strict):
+    switch: Slug
+    port: Slug
+    capacity_mbps: float = Field(gt=0, le=1_000_000)
+    interval_s: int = Field(DEFAULT_INTERVAL_S, ge=1, le=86_400)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.switch, self.port)
+
+
+class Partner(_Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    devices: tuple[Device, ...] = ()
+    ports: tuple[Port, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Partner:
+        _no_duplicates((d.id for d in self.devices), f"device id in partner {self.id!r}")
+        port_names = {p.port for p in self.ports}
+        for device in self.devices:
+            if device.port is not None and device.port not in port_names:
+                raise ValueError(
+                    f"device {device.id!r} sits behind port {device.port!r}, "
+                    f"which is not one of partner {self.id!r}'s ports {sorted(port_names)}"
+                )
+        return self
+
+    def port_of(self, device: Device) -> Port | None:
+        """The fibre port a device sits behind (SPEC: its named port, else the only one)."""
+        if device.port is not None:
+            return next(p for p in self.ports if p.port == device.port)
+        return self.ports[0] if len(self.ports) == 1 else None
+
+
+class MaintenanceWindow(_Strict):
+    partner: str = Field(pattern=r"^(\*|[a-z0-9][a-z0-9-]{1,31})$")
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end need a time zone (e.g. 2026-11-20T02:00:00Z)")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    def covers(self, partner_id: str) -> bool:
+        return self.partner in ("*", partner_id)
+
+
+class Registry(_Strict):
+    partners: tuple[Partner, ...]
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Registry:
+        _no_duplicates((p.id for p in self.partners), "partner id")
+        _no_duplicates(
+            (f"{port.switch}/{port.port}" for p in self.partners for port in p.ports),
+            "switch port (a port belongs to one partner)",
+        )
+        ids = {p.id for p in self.partners}
+        for window in self.maintenance:
+            if window.partner != "*" and window.partner not in ids:
+                raise ValueError(f"maintenance names unknown partner {window.partner!r}")
+        return self
+
+    @cached_property
+    def by_id(self) -> Mapping[str, Partner]:
+        return {p.id: p for p in self.partners}
+
+    @cached_property
+    def port_owner(self) -> Mapping[tuple[str, str], Partner]:
+        return {port.key: p for p in self.partners for port in p.ports}
+
+    def partner(self, partner_id: str) -> Partner | None:
+        return self.by_id.get(partner_id)
+
+    def device(self, partner_id: str, device_id: str) -> Device | None:
+        partner = self.by_id.get(partner_id)
+        if partner is None:
+            return None
+        return next((d for d in partner.devices if d.id == device_id), None)
+
+    def devices(self) -> Iterator[tuple[Partner, Device]]:
+        for partner in self.partners:
+            for device in partner.devices:
+                yield partner, device
+
+
+class RegistryError(ConfigFileError):
+    """The partners file is unusable; the message says where and why."""
+
+
+def parse_registry(text: str, source: str = "partners.yaml") -> Registry:
+    """Validate registry YAML; errors carry `source:line` of the offending field."""
+    return parse_yaml_model(text, Registry, source, RegistryError)
+
+
+def load_registry(path: Path) -> Registry:
+    return load_yaml_model(path, Registry, RegistryError)
+
+
+def _no_duplicates(values: Iterator[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what}: {value!r}")
+        seen.add(value)

@@ -1,0 +1,1 @@
+"""Mosquitto → validated points → InfluxDB, without losing a message."""

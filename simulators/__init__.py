@@ -1,0 +1,1 @@
+"""Simulated devices and fibre ports; record and replay of feeds."""

@@ -1,0 +1,1 @@
+"""What runs the platform: settings, the local stack of child processes, the CLI."""

@@ -1,0 +1,67 @@
+"""The InfluxDB database, its retention policies and the measurements the platform writes.
+
+Measurements (all in the `raw` retention policy, the database default):
+
+| measurement | tags                  | fields                                | one point per  |
+|-------------|-----------------------|---------------------------------------|----------------|
+| telemetry   | partner, device       | one float field per metric            | telemetry msg  |
+| status      | partner, device       | online (int 1/0)                      | status msg     |
+| messages    | partner, device, type | bytes (int)                           | accepted msg   |
+| counters    | partner, switch, port | in_octets, out_octets, up (int)       | counters msg   |
+| rejected    | partner, reason       | topic, excerpt, detail (str), bytes   | rejected msg   |
+| ingest_link | client                | connected (int 1/0)                   | (dis)connect   |
+
+Every point's key is (measurement, tags, device timestamp), so a redelivered message overwrites
+itself instead of counting twice: that is what makes the ingest's retries safe to repeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stack.influx import InfluxClient
+
+RAW_RP = "raw"
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    name: str
+    duration: str
+    default: bool
+
+
+def desired_policies(raw_retention: str) -> list[RetentionPolicy]:
+    return [RetentionPolicy(RAW_RP, raw_retention, default=True)]
+
+
+def plan_statements(
+    db: str, existing: dict[str, tuple[str, bool]], desired: list[RetentionPolicy]
+) -> list[str]:
+    """InfluxQL that turns the existing policies (name -> (duration, default)) into the desired.
+
+    Durations compare as InfluxDB prints them ("9600h0m0s"), so an unchanged policy is altered
+    only to the same value, which is harmless; missing ones are created.
+    """
+    statements = []
+    for rp in desired:
+        default = " DEFAULT" if rp.default else ""
+        verb = "ALTER" if rp.name in existing else "CREATE"
+        replication = "" if verb == "ALTER" else " REPLICATION 1"
+        statements.append(
+            f'{verb} RETENTION POLICY "{rp.name}" ON "{db}" '
+            f"DURATION {rp.duration}{replication}{default}"
+        )
+    return statements
+
+
+def ensure_schema(client: InfluxClient, raw_retention: str) -> None:
+    """Create the database and retention policies; safe to run at every start."""
+    db = client.db
+    client.query(f'CREATE DATABASE "{db}"', db=False)
+    series = client.query(f'SHOW RETENTION POLICIES ON "{db}"', db=False, epoch=None)[0]
+    existing = {
+        rec["name"]: (rec["duration"], bool(rec["default"])) for s in series for rec in s.records()
+    }
+    for statement in plan_statements(db, existing, desired_policies(raw_retention)):
+        client.query(statement, db=False)

@@ -1,0 +1,200 @@
+"""`mainport up`: the whole local stack in the foreground.
+
+Order: broker and InfluxDB first (waiting until each answers), then the schema, then ingest,
+API and, with --simulate, the simulators. Ctrl-C or SIGTERM stops the children in reverse
+order and exits 0. A crashed child is reported with the tail of its log and restarted with
+backoff; one that keeps crashing stops the stack with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+from domain.registry import Registry
+from stack.broker_access import (
+    INGEST_ACCOUNT,
+    NETWORK_ACCOUNT,
+    AccountStore,
+    account_username,
+    write_broker_files,
+)
+from stack.influx import InfluxClient
+from stack.processes import Child, free_port, port_in_use
+from stack.schema import ensure_schema
+from stack.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+from stack.settings import Settings
+
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 300.0
+
+
+class StackError(RuntimeError):
+    """A one-line reason the stack cannot start."""
+
+
+def say(text: str) -> None:
+    print(f"mainport: {text}", file=sys.stderr, flush=True)
+
+
+def influx_endpoint(settings: Settings) -> tuple[str, int]:
+    parts = urlsplit(settings.influx_url)
+    return parts.hostname or "127.0.0.1", parts.port or 8086
+
+
+def check_ports(settings: Settings) -> None:
+    influx_host, influx_port = influx_endpoint(settings)
+    for what, env, host, port in (
+        ("MQTT", "MAINPORT_MQTT_PORT", settings.mqtt_host, settings.mqtt_port),
+        ("InfluxDB", "MAINPORT_INFLUX_URL", influx_host, influx_port),
+        ("API", "MAINPORT_API_PORT", settings.api_host, settings.api_port),
+    ):
+        if port_in_use(host, port):
+            raise StackError(
+                f"port {port} ({what}) is already in use on {host}; "
+                f"stop what holds it or choose another with {env}"
+            )
+
+
+@dataclass
+class Supervised:
+    child: Child
+    restarts: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    registry: Registry
+    simulate: bool = False
+    scenario: Path | None = None
+    children: list[Supervised] = field(default_factory=list)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.settings.data_dir / "mosquitto"
+
+    def run(self) -> int:
+        check_ports(self.settings)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            self._start_all()
+        except (StackError, RuntimeError, TimeoutError, FileNotFoundError) as exc:
+            say(f"could not start: {exc}")
+            self._stop_all()
+            return 1
+        code = self._supervise()
+        self._stop_all()
+        say("stopped")
+        return code
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.stop_requested.is_set():
+            say(f"{signal.Signals(signum).name}: stopping the stack")
+        self.stop_requested.set()
+
+    def _start_all(self) -> None:
+        s = self.settings
+        log_dir = s.log_dir
+        store = AccountStore(s.credentials_file)
+        # Fresh passwords for our own children every run; only hashes reach the disk.
+        store.drop_runtime()
+        secrets_env = {"MAINPORT_MQTT_PASSWORD": store.issue(INGEST_ACCOUNT, runtime=True)}
+        sim_credentials: dict[str, tuple[str, str]] = {}
+        if self.simulate:
+            sim_credentials[NETWORK_ACCOUNT] = (
+                account_username(NETWORK_ACCOUNT, "sim"),
+                store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
+            )
+            for partner in self.registry.partners:
+                sim_credentials[partner.id] = (
+                    account_username(partner.id, "sim"),
+                    store.issue(partner.id, label="sim", runtime=True),
+                )
+        write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir)
+
+        broker = start_broker(BrokerConfig(s.mqtt_host, s.mqtt_port, self.broker_dir), log_dir)
+        self.children.append(Supervised(broker))
+        say(f"broker up on {s.mqtt_host}:{s.mqtt_port} (pid {broker.pid})")
+        influx_host, influx_port = influx_endpoint(s)
+        influxd = start_influxd(
+            InfluxConfig(influx_host, influx_port, s.data_dir / "influxdb"), log_dir
+        )
+        self.children.append(Supervised(influxd))
+        say(f"InfluxDB up on {s.influx_url} (pid {influxd.pid})")
+        client = InfluxClient(s.influx_url, s.influx_db)
+        try:
+            ensure_schema(client, s.influx_raw_retention)
+        finally:
+            client.close()
+
+        metrics_port = free_port()
+        env = {
+            **os.environ,
+            **secrets_env,
+            "MAINPORT_INGEST_METRICS_PORT": str(metrics_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._spawn("ingest", ["ingest"], env)
+        self._spawn("api", ["api"], env)
+        if self.simulate:
+            scenario = (
+                self.scenario or Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
+            )
+            sim_env = {**env, "MAINPORT_SIM_CREDENTIALS": json.dumps(sim_credentials)}
+            self._spawn("simulator", ["simulate", str(scenario)], sim_env)
+        say(
+            f"Mainport is up: API and dashboard on http://{s.api_host}:{s.api_port}/ — "
+            "get a token with `mainport token issue --operator`; Ctrl-C stops everything"
+        )
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        child = Child(
+            name,
+            [sys.executable, "-m", "stack", *args],
+            log_file=self.settings.log_dir / f"{name}.log",
+            env=env,
+            echo=lambda text: print(text, file=sys.stderr, flush=True),
+        )
+        child.start()
+        self.children.append(Supervised(child))
+        say(f"{name} started (pid {child.pid})")
+
+    def _supervise(self) -> int:
+        while not self.stop_requested.wait(0.5):
+            for sup in self.children:
+                if sup.child.running():
+                    continue
+                now = time.monotonic()
+                sup.restarts = [t for t in sup.restarts if now - t < RESTART_WINDOW_S]
+                say(
+                    f"{sup.child.name} (pid {sup.child.pid}) exited with code "
+                    f"{sup.child.exit_code()}; last log lines:\n{sup.child.tail()}"
+                )
+                if len(sup.restarts) >= MAX_RESTARTS:
+                    say(f"{sup.child.name} crashed {MAX_RESTARTS} times in 5 minutes; giving up")
+                    return 1
+                sup.restarts.append(now)
+                time.sleep(min(30.0, 2 ** len(sup.restarts) / 2))
+                sup.child.start()
+                say(f"{sup.child.name} restarted (pid {sup.child.pid})")
+        return 0
+
+    def _stop_all(self) -> None:
+        for sup in reversed(self.children):
+            if sup.child.running():
+                code = sup.child.stop(timeout_s=15)
+                # uvicorn re-raises the SIGTERM it handled, so -15 is a clean stop too.
+                how = "" if code in (0, -signal.SIGTERM) else f" (exit code {code})"
+                say(f"{sup.child.name} (pid {sup.child.pid}) stopped{how}")
+        AccountStore(self.settings.credentials_file).drop_runtime()
