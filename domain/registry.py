@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.yaml_model import ConfigFileError, load_yaml_model, parse_yaml_model
+from domain.yaml_model import ConfigFileError, FieldError, load_yaml_model, parse_yaml_model
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,31}$"
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -39,6 +39,8 @@ class Device(_Strict):
     kind: str = Field("generic", min_length=1, max_length=64)
     interval_s: int = Field(DEFAULT_INTERVAL_S, ge=1, le=86_400)
     port: Slug | None = None
+    # Only needed when the partner has a port of that name on more than one switch.
+    switch: Slug | None = None
 
 
 class Port(_Strict):
@@ -60,20 +62,40 @@ class Partner(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Partner:
-        _no_duplicates((d.id for d in self.devices), f"device id in partner {self.id!r}")
-        port_names = {p.port for p in self.ports}
-        for device in self.devices:
-            if device.port is not None and device.port not in port_names:
-                raise ValueError(
-                    f"device {device.id!r} sits behind port {device.port!r}, "
-                    f"which is not one of partner {self.id!r}'s ports {sorted(port_names)}"
+        _no_duplicates([d.id for d in self.devices], f"device id in partner {self.id!r}", "devices")
+        port_names = sorted({p.port for p in self.ports})
+        for i, device in enumerate(self.devices):
+            if device.port is None:
+                if device.switch is not None:
+                    raise FieldError("a device's switch needs a port too", "devices", i, "switch")
+                continue
+            matches = self._ports_named(device.port, device.switch)
+            if not matches:
+                where = f"{device.switch}/{device.port}" if device.switch else device.port
+                raise FieldError(
+                    f"device {device.id!r} sits behind port {where!r}, "
+                    f"which is not one of partner {self.id!r}'s ports {port_names}",
+                    "devices",
+                    i,
+                    "port",
+                )
+            if len(matches) > 1:
+                raise FieldError(
+                    f"port {device.port!r} exists on several of partner {self.id!r}'s switches "
+                    f"({', '.join(p.switch for p in matches)}): give the device's switch too",
+                    "devices",
+                    i,
+                    "port",
                 )
         return self
+
+    def _ports_named(self, port: str, switch: str | None) -> list[Port]:
+        return [p for p in self.ports if p.port == port and switch in (None, p.switch)]
 
     def port_of(self, device: Device) -> Port | None:
         """The fibre port a device sits behind (SPEC: its named port, else the only one)."""
         if device.port is not None:
-            return next(p for p in self.ports if p.port == device.port)
+            return self._ports_named(device.port, device.switch)[0]
         return self.ports[0] if len(self.ports) == 1 else None
 
 
@@ -101,15 +123,29 @@ class Registry(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Registry:
-        _no_duplicates((p.id for p in self.partners), "partner id")
-        _no_duplicates(
-            (f"{port.switch}/{port.port}" for p in self.partners for port in p.ports),
-            "switch port (a port belongs to one partner)",
-        )
+        _no_duplicates([p.id for p in self.partners], "partner id", "partners")
+        owner: dict[tuple[str, str], str] = {}
+        for i, partner in enumerate(self.partners):
+            for j, port in enumerate(partner.ports):
+                if port.key in owner:
+                    raise FieldError(
+                        f"switch port '{port.switch}/{port.port}' already belongs to partner "
+                        f"{owner[port.key]!r} (a port belongs to one partner)",
+                        "partners",
+                        i,
+                        "ports",
+                        j,
+                    )
+                owner[port.key] = partner.id
         ids = {p.id for p in self.partners}
-        for window in self.maintenance:
+        for i, window in enumerate(self.maintenance):
             if window.partner != "*" and window.partner not in ids:
-                raise ValueError(f"maintenance names unknown partner {window.partner!r}")
+                raise FieldError(
+                    f"maintenance names unknown partner {window.partner!r}",
+                    "maintenance",
+                    i,
+                    "partner",
+                )
         return self
 
     @cached_property
@@ -148,9 +184,10 @@ def load_registry(path: Path) -> Registry:
     return load_yaml_model(path, Registry, RegistryError)
 
 
-def _no_duplicates(values: Iterator[str], what: str) -> None:
+def _no_duplicates(ids: list[str], what: str, field: str) -> None:
+    """Refuse a repeated id, pointing at the second occurrence's `id`."""
     seen: set[str] = set()
-    for value in values:
+    for i, value in enumerate(ids):
         if value in seen:
-            raise ValueError(f"duplicate {what}: {value!r}")
+            raise FieldError(f"duplicate {what}: {value!r}", field, i, "id")
         seen.add(value)

@@ -18,6 +18,17 @@ class ConfigFileError(ValueError):
     """The file is unusable; the message says where and why, one problem per line."""
 
 
+class FieldError(ValueError):
+    """Raised by a model validator about one field deeper down, so the error points at it.
+
+    `loc` is relative to the model whose validator raises (e.g. ("devices", 2, "id")).
+    """
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 def parse_yaml_model(
     text: str, model: type[M], source: str, error: type[ConfigFileError] = ConfigFileError
 ) -> M:
@@ -33,7 +44,9 @@ def parse_yaml_model(
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            # pydantic keeps the validator's exception in ctx: a FieldError adds where it points.
+            inner = err.get("ctx", {}).get("error")
+            loc = tuple(err["loc"]) + (inner.loc if isinstance(inner, FieldError) else ())
             line = _line_of(node, loc)
             where = f"{source}:{line}" if line else source
             path = ".".join(str(part) for part in loc) or "(top)"

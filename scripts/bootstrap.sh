@@ -28,6 +28,7 @@ if [ "$want_browser" = 1 ]; then
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
+  mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
   if [ "$(id -u)" != 0 ]; then
     log "missing Debian packages: ${need_pkgs[*]} (run as root, or: sudo apt-get install ${need_pkgs[*]})"
     exit 1
@@ -45,7 +46,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >&2
-  apt-get install -y -q --no-install-recommends $(printf '%s\n' "${need_pkgs[@]}" | sort -u) >&2
+  X
   cleanup_policy
   trap - EXIT
 fi

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,9 +79,8 @@ class Settings(BaseSettings):
         if self.env == "production":
             if self.mqtt_password is None:
                 raise ValueError("MAINPORT_MQTT_PASSWORD must be set when MAINPORT_ENV=production")
-            if not _is_loopback(
-                self.influx_url.split("//", 1)[1].split(":", 1)[0].strip("[]")
-            ) and (self.influx_password is None):
+            host = urlsplit(self.influx_url).hostname or ""
+            if not _is_loopback(host) and self.influx_password is None:
                 raise ValueError(
                     "MAINPORT_INFLUX_PASSWORD must be set for a non-loopback InfluxDB in production"
                 )

@@ -109,7 +109,11 @@ class Stack:
         store = AccountStore(s.credentials_file)
         # Fresh passwords for our own children every run; only hashes reach the disk.
         store.drop_runtime()
-        secrets_env = {"MAINPORT_MQTT_PASSWORD": store.issue(INGEST_ACCOUNT, runtime=True)}
+        # A labelled login (`_ingest.up`), so an `_ingest` password an operator issued survives.
+        secrets_env = {
+            "MAINPORT_MQTT_USERNAME": account_username(INGEST_ACCOUNT, "up"),
+            "MAINPORT_MQTT_PASSWORD": store.issue(INGEST_ACCOUNT, label="up", runtime=True),
+        }
         sim_credentials: dict[str, tuple[str, str]] = {}
         if self.simulate:
             sim_credentials[NETWORK_ACCOUNT] = (

@@ -6,11 +6,15 @@ needs no engine either, is run too when the compose CLI plugin is installed, and
 
 from __future__ import annotations
 
+import base64
+import inspect
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+import stack.cli
+from domain.registry import load_registry
+from simulators.network import credentials_from_json
+from stack.broker_access import AccountStore, hash_password
 from stack.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +45,8 @@ SETTING_VAR = re.compile(r"\bMAINPORT_[A-Z0-9_]+\b")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN")
 REQUIRED_REFERENCE = re.compile(r"^\$\{(?P<name>[A-Z_][A-Z0-9_]*):\?[^}]+\}$")
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+# `mainport simulate` reads its logins straight from the environment, not through Settings.
+READ_OUTSIDE_SETTINGS = frozenset({"MAINPORT_SIM_CREDENTIALS"})
 # Values for the variables compose requires, as an operator would put them in .env.
 REQUIRED_SECRETS = {
     "MAINPORT_MQTT_PASSWORD": "test-ingest-mqtt-secret",
@@ -129,6 +139,25 @@ def _mosquitto_listener_ports() -> set[int]:
     return {int(value.split()[0]) for key, value in _mosquitto_directives() if key == "listener"}
 
 
+def _script(service: Service) -> str:
+    """The program of a `[interpreter, -c, program]` command."""
+    command = service["command"]
+    assert command[1] == "-c", command
+    return str(command[2])
+
+
+def _app_environment(service: Service, data_dir: Path) -> dict[str, str]:
+    """A service's environment as its container gets it, with paths of this checkout."""
+    env = {k: _interpolate(v, REQUIRED_SECRETS) for k, v in _environment(service).items()}
+    env.update(
+        MAINPORT_DATA_DIR=str(data_dir),
+        MAINPORT_PARTNERS_FILE=str(ROOT / "config" / "partners.yaml"),
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}
+    path = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")])
+    return {**base, **env, "PATH": path}
+
+
 def _is_one_shot(service: Service) -> bool:
     return str(service.get("restart", "no")) == "no"
 
@@ -160,21 +189,19 @@ def test_broker_and_time_series_run_the_images_the_spec_names(services: dict[str
         assert services[name]["image"] == image
 
 
-def test_app_services_run_the_mainport_image_with_their_cli_command(
+def test_app_services_share_one_buildable_image_and_run_their_cli_command(
     services: dict[str, Service],
 ) -> None:
     images = {str(services[name].get("image")) for name in APP_SERVICES}
     assert len(images) == 1, f"app services should share one image, got {images}"
     for name in APP_SERVICES:
         assert services[name].get("build"), f"{name} cannot build the app image"
-    assert services["provision"]["command"] == ["mainport", "provision"]
     assert services["api"]["command"] == ["mainport", "api"]
-    assert "exec mainport ingest" in " ".join(services["ingest"]["command"])
-    assert services["simulator"]["command"] == [
-        "mainport",
-        "simulate",
-        "/app/simulators/scenarios/demo.yaml",
-    ]
+    assert _script(services["ingest"]).rstrip().endswith("exec mainport ingest")
+    assert 'os.execvp("mainport", ["mainport", "provision"])' in _script(services["provision"])
+    simulator = _script(services["simulator"])
+    assert 'scenario = "/app/simulators/scenarios/demo.yaml"' in simulator
+    assert 'os.execvp("mainport", ["mainport", "simulate", scenario])' in simulator
 
 
 def test_simulator_starts_only_with_the_simulate_profile(services: dict[str, Service]) -> None:
@@ -189,8 +216,14 @@ def test_simulator_starts_only_with_the_simulate_profile(services: dict[str, Ser
 def test_every_mainport_variable_names_a_real_setting(compose: dict[str, Any]) -> None:
     used = {var for text in _strings(compose) for var in SETTING_VAR.findall(text)}
     assert used, "no MAINPORT_* variables found at all"
-    unknown = used - _setting_variables()
+    unknown = used - _setting_variables() - READ_OUTSIDE_SETTINGS
     assert not unknown, f"not fields of stack.settings.Settings: {sorted(unknown)}"
+
+
+def test_variables_read_outside_settings_are_really_read_by_the_cli() -> None:
+    cli_source = inspect.getsource(stack.cli)
+    for var in READ_OUTSIDE_SETTINGS:
+        assert f'os.environ.get("{var}")' in cli_source, f"stack/cli.py no longer reads {var}"
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
@@ -259,20 +292,109 @@ def test_api_publishes_the_default_api_port_on_all_interfaces(
     assert env["MAINPORT_API_HOST"] == "0.0.0.0"
 
 
+def _ingest_client_id(services: dict[str, Service], **env: str) -> str:
+    """The client id the ingest's start command hands to `mainport ingest`, given its env."""
+    script = _script(services["ingest"]).replace("$$", "$")
+    script = script.replace("exec mainport ingest", 'echo "${MAINPORT_INGEST_CLIENT_ID:-default}"')
+    base = {k: v for k, v in os.environ.items() if k != "MAINPORT_INGEST_CLIENT_ID"}
+    base.pop("INGEST_REPLICAS", None)
+    result = subprocess.run(
+        ["/bin/sh", "-c", script],
+        env={**base, "HOSTNAME": "3f2a9c1d4e5b", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return result.stdout.strip()
+
+
+def test_single_ingest_keeps_the_settings_default_client_id(services: dict[str, Service]) -> None:
+    # A stable id lets the one ingest resume its persistent session after re-creation.
+    assert _ingest_client_id(services) == "default"
+    assert _ingest_client_id(services, INGEST_REPLICAS="1") == "default"
+
+
 def test_ingest_replicas_get_distinct_client_ids_from_their_hostname(
     services: dict[str, Service],
 ) -> None:
+    client_id = _ingest_client_id(services, INGEST_REPLICAS="3")
+
+    assert client_id == "mainport-ingest-3f2a9c1d4e5b"
+    assert Settings.model_validate({"ingest_client_id": client_id}).ingest_client_id == client_id
+
+
+def test_explicit_ingest_client_id_wins(services: dict[str, Service]) -> None:
+    assert _ingest_client_id(services, INGEST_REPLICAS="3", MAINPORT_INGEST_CLIENT_ID="x") == "x"
+
+
+def test_ingest_replica_count_comes_from_one_variable(services: dict[str, Service]) -> None:
     ingest = services["ingest"]
-    script = " ".join(ingest["command"])
 
     # A fixed id in the environment would be the same in every replica: the broker would then
     # keep disconnecting one replica for the next.
     assert "MAINPORT_INGEST_CLIENT_ID" not in _environment(ingest)
-    assert "MAINPORT_INGEST_CLIENT_ID" in script
-    assert "HOSTNAME" in script
-    assert "replicas" in ingest.get("deploy", {})
+    assert ingest["deploy"]["replicas"] == _environment(ingest)["INGEST_REPLICAS"]
     assert "container_name" not in ingest
     assert not ingest.get("ports"), "replicas cannot share a published port"
+
+
+# --- the bootstrap code in the provision and simulator commands ---------------------------------
+
+
+def test_provision_gives_the_ingest_account_the_password_from_the_environment(
+    services: dict[str, Service], tmp_path: Path
+) -> None:
+    env = _app_environment(services["provision"], tmp_path)
+    partner_store = AccountStore(tmp_path / "secrets" / "mqtt-credentials.json")
+    partner_store.issue("woonbron")
+    command = [sys.executable, "-c", _script(services["provision"])]
+
+    for _ in range(2):  # every `docker compose up` runs it again
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=120)
+
+    passwd = (tmp_path / "mosquitto" / "passwd").read_text().splitlines()
+    hashes = dict(line.split(":", 1) for line in passwd)
+    assert set(hashes) == {"_ingest", "woonbron"}
+    salt = base64.b64decode(hashes["_ingest"].split("$")[3])
+    password = REQUIRED_SECRETS["MAINPORT_MQTT_PASSWORD"]
+    assert hash_password(password, salt=salt) == hashes["_ingest"]
+    acl = (tmp_path / "mosquitto" / "acl").read_text()
+    assert "user _ingest\ntopic read mainport/#\n" in acl
+
+
+class _Exec(Exception):
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__(argv)
+        self.argv = argv
+
+
+def test_simulator_mints_sim_logins_without_touching_partner_passwords(
+    services: dict[str, Service], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var, value in _app_environment(services["simulator"], tmp_path).items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setenv("MAINPORT_SIM_CREDENTIALS", "")
+    store = AccountStore(tmp_path / "secrets" / "mqtt-credentials.json")
+    store.issue("woonbron")
+    partner_hash = {a.username: a.password_hash for a in store.load()}["woonbron"]
+
+    def fake_exec(_file: str, argv: list[str]) -> None:
+        raise _Exec(argv)
+
+    monkeypatch.setattr(time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(os, "execvp", fake_exec)
+    with pytest.raises(_Exec) as started:
+        exec(compile(_script(services["simulator"]), "simulator", "exec"), {})  # noqa: S102
+
+    assert started.value.argv == ["mainport", "simulate", "/app/simulators/scenarios/demo.yaml"]
+    logins = credentials_from_json(os.environ["MAINPORT_SIM_CREDENTIALS"])
+    partners = load_registry(ROOT / "config" / "partners.yaml").partners
+    assert set(logins) == {"_network"} | {p.id for p in partners}
+    assert all(username == f"{scope}.sim" for scope, (username, _) in logins.items())
+    passwd = (tmp_path / "mosquitto" / "passwd").read_text()
+    assert all(f"\n{username}:" in f"\n{passwd}" for username, _ in logins.values())
+    assert {a.username: a.password_hash for a in store.load()}["woonbron"] == partner_hash
 
 
 # --- start-up order and health -----------------------------------------------------------------
@@ -488,5 +610,6 @@ def test_docker_compose_scales_ingest_from_ingest_replicas() -> None:
     assert result.returncode == 0, result.stderr
     rendered = json.loads(result.stdout)
     assert rendered["services"]["ingest"]["deploy"]["replicas"] == 3
+    assert rendered["services"]["ingest"]["environment"]["INGEST_REPLICAS"] == "3"
     api_env = rendered["services"]["api"]["environment"]
     assert api_env["MAINPORT_MQTT_PASSWORD"] == REQUIRED_SECRETS["MAINPORT_MQTT_PASSWORD"]

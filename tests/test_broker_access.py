@@ -1,0 +1,255 @@
+"""stack.broker_access without a broker: password hashes, ACL and password files, the account
+store and scope checks. (The real broker checks these files in the integration tests.)"""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from domain.registry import Registry, parse_registry
+from stack.broker_access import (
+    INGEST_ACCOUNT,
+    NETWORK_ACCOUNT,
+    Account,
+    AccountStore,
+    account_username,
+    hash_password,
+    render_acl,
+    render_password_file,
+    validate_scope,
+)
+
+# Known vector: `mosquitto_passwd` output for password "secret" with this salt.
+SALT = b"\x29\x8e\x6e\x2f\xe1\x2a\x74\xe3\xb7\x41\x93\xd1"
+SECRET_HASH = (
+    "$7$101$KY5uL+EqdOO3QZPR$FeqBOUOtlBwoGFnCMZDpXjJzLI9uGXjL8lOGdFr2FYvc27FXsP9iQPm/"
+    "lpRJmMLjVW2t1OJBV4LwQZ2ky3KJ0A=="
+)
+
+
+@pytest.fixture
+def partners() -> Registry:
+    return parse_registry(
+        dedent(
+            """\
+            partners:
+              - {id: woonbron, name: Woonbron}
+              - {id: gemeente-dordrecht, name: Gemeente Dordrecht}
+            """
+        )
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> AccountStore:
+    return AccountStore(tmp_path / "secrets" / "mqtt-credentials.json")
+
+
+def account(username: str, scope: str, *, runtime: bool = False) -> Account:
+    return Account(
+        username, scope, f"$7$101$hash-of-{username}", "2026-11-20T00:00:00+00:00", runtime
+    )
+
+
+def verifies(password: str, stored: str) -> bool:
+    """Check a password against a `$7$` hash the way Mosquitto does: same salt, same digest."""
+    _, kind, rounds, salt, _ = stored.split("$")
+    assert (kind, rounds) == ("7", "101")
+    return hash_password(password, salt=base64.b64decode(salt)) == stored
+
+
+# --- hash_password -----------------------------------------------------------------------
+
+
+def test_hash_matches_mosquitto_passwd_for_a_known_salt() -> None:
+    assert base64.b64encode(SALT).decode() == "KY5uL+EqdOO3QZPR"
+    assert hash_password("secret", salt=SALT) == SECRET_HASH
+
+
+def test_hash_of_another_password_differs() -> None:
+    assert hash_password("Secret", salt=SALT) != SECRET_HASH
+
+
+def test_fresh_hashes_use_a_random_12_byte_salt() -> None:
+    first, second = hash_password("secret"), hash_password("secret")
+
+    assert first != second
+    salt = base64.b64decode(first.split("$")[3])
+    assert len(salt) == 12
+    assert verifies("secret", first)
+    assert verifies("secret", second)
+
+
+# --- render_acl --------------------------------------------------------------------------
+
+
+def test_partner_account_reads_and_writes_under_its_own_prefix_only(partners: Registry) -> None:
+    acl = render_acl([account("woonbron", "woonbron")], partners, "mainport")
+
+    assert "\nuser woonbron\ntopic readwrite mainport/woonbron/#\n" in acl
+    assert [ln for ln in acl.splitlines() if ln.startswith("topic")] == [
+        "topic readwrite mainport/woonbron/#"
+    ]
+
+
+def test_network_account_reads_and_writes_under_network_only(partners: Registry) -> None:
+    acl = render_acl([account("_network", NETWORK_ACCOUNT)], partners, "mainport")
+
+    assert "\nuser _network\ntopic readwrite mainport/_network/#\n" in acl
+    assert acl.count("topic ") == 1
+
+
+def test_ingest_account_reads_everything_and_writes_nothing(partners: Registry) -> None:
+    acl = render_acl([account("_ingest", INGEST_ACCOUNT)], partners, "mainport")
+
+    assert "\nuser _ingest\ntopic read mainport/#\n" in acl
+    assert "write" not in acl.replace("Do not edit", "")
+
+
+def test_account_of_a_partner_no_longer_registered_gets_no_rules(partners: Registry) -> None:
+    acl = render_acl(
+        [account("gone", "gone"), account("woonbron", "woonbron")], partners, "mainport"
+    )
+
+    assert "user gone" not in acl
+    assert "mainport/gone" not in acl
+    assert "user woonbron" in acl
+
+
+def test_extra_login_of_a_partner_gets_the_partners_rules(partners: Registry) -> None:
+    username = account_username("woonbron", "sim")
+
+    acl = render_acl([account(username, "woonbron")], partners, "mainport")
+
+    assert username == "woonbron.sim"
+    assert "\nuser woonbron.sim\ntopic readwrite mainport/woonbron/#\n" in acl
+
+
+def test_acl_uses_the_configured_topic_root(partners: Registry) -> None:
+    acl = render_acl(
+        [account("woonbron", "woonbron"), account("_ingest", INGEST_ACCOUNT)], partners, "dmd"
+    )
+
+    assert "topic readwrite dmd/woonbron/#" in acl
+    assert "topic read dmd/#" in acl
+    assert "mainport/" not in acl
+
+
+def test_acl_is_sorted_by_username(partners: Registry) -> None:
+    accounts = [
+        account("woonbron", "woonbron"),
+        account("_ingest", INGEST_ACCOUNT),
+        account("gemeente-dordrecht", "gemeente-dordrecht"),
+    ]
+
+    acl = render_acl(accounts, partners, "mainport")
+
+    users = [ln.split()[1] for ln in acl.splitlines() if ln.startswith("user ")]
+    assert users == ["_ingest", "gemeente-dordrecht", "woonbron"]
+    assert acl.startswith("# Generated")
+
+
+# --- render_password_file ----------------------------------------------------------------
+
+
+def test_password_file_is_one_sorted_username_hash_line_per_account() -> None:
+    accounts = [account("woonbron", "woonbron"), account("_ingest", INGEST_ACCOUNT)]
+
+    text = render_password_file(accounts)
+
+    assert text == "_ingest:$7$101$hash-of-_ingest\nwoonbron:$7$101$hash-of-woonbron\n"
+
+
+def test_password_file_without_accounts_is_empty() -> None:
+    assert render_password_file([]) == ""
+
+
+# --- AccountStore ------------------------------------------------------------------------
+
+
+def test_issued_password_is_not_stored_but_its_hash_verifies(store: AccountStore) -> None:
+    password = store.issue("woonbron")
+
+    text = store.path.read_text()
+    [stored] = store.load()
+    assert password not in text
+    assert (stored.username, stored.scope, stored.runtime) == ("woonbron", "woonbron", False)
+    assert verifies(password, stored.password_hash)
+
+
+def test_accounts_file_is_readable_by_the_owner_only(store: AccountStore) -> None:
+    store.issue(INGEST_ACCOUNT)
+
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert json.loads(store.path.read_text())["accounts"][0]["username"] == "_ingest"
+
+
+def test_issuing_again_rotates_the_login(store: AccountStore) -> None:
+    old = store.issue("woonbron")
+    new = store.issue("woonbron")
+
+    [stored] = store.load()
+    assert old != new
+    assert verifies(new, stored.password_hash)
+    assert not verifies(old, stored.password_hash)
+
+
+def test_labelled_login_is_a_second_account_of_the_scope(store: AccountStore) -> None:
+    store.issue("woonbron")
+    store.issue("woonbron", label="sim")
+
+    assert sorted((a.username, a.scope) for a in store.load()) == [
+        ("woonbron", "woonbron"),
+        ("woonbron.sim", "woonbron"),
+    ]
+
+
+def test_drop_runtime_removes_runtime_accounts_only(store: AccountStore) -> None:
+    store.issue("woonbron")
+    store.issue(NETWORK_ACCOUNT)
+    store.issue("woonbron", label="sim", runtime=True)
+    store.issue(INGEST_ACCOUNT, label="up", runtime=True)
+
+    store.drop_runtime()
+
+    assert sorted(a.username for a in store.load()) == ["_network", "woonbron"]
+
+
+def test_empty_store_loads_no_accounts(store: AccountStore) -> None:
+    assert store.load() == []
+    store.drop_runtime()
+    assert store.load() == []
+
+
+def test_store_round_trips_accounts(store: AccountStore) -> None:
+    accounts = [account("woonbron", "woonbron"), account("_network", NETWORK_ACCOUNT, runtime=True)]
+
+    store.save(accounts)
+
+    assert store.load() == accounts
+
+
+# --- validate_scope ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", [INGEST_ACCOUNT, NETWORK_ACCOUNT, "woonbron"])
+def test_service_accounts_and_registered_partners_are_valid_scopes(
+    scope: str, partners: Registry
+) -> None:
+    validate_scope(scope, partners)
+
+
+def test_unknown_partner_is_refused(partners: Registry) -> None:
+    with pytest.raises(ValueError, match="unknown partner 'gamma'"):
+        validate_scope("gamma", partners)
+
+
+@pytest.mark.parametrize("scope", ["Woonbron", "woon bron", "_admin", "x", "", "woonbron\n"])
+def test_scope_that_is_not_a_slug_is_refused(scope: str, partners: Registry) -> None:
+    with pytest.raises(ValueError, match="not a partner id"):
+        validate_scope(scope, partners)
