@@ -189,7 +189,8 @@ class Stack:
                     say(f"{sup.child.name} crashed {MAX_RESTARTS} times in 5 minutes; giving up")
                     return 1
                 sup.restarts.append(now)
-                time.sleep(min(30.0, 2 ** len(sup.restarts) / 2))
+                if self.stop_requested.wait(min(30.0, 2 ** len(sup.restarts) / 2)):
+                    break
                 sup.child.start()
                 say(f"{sup.child.name} restarted (pid {sup.child.pid})")
         return 0

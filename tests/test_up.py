@@ -88,6 +88,14 @@ def test_up_serves_every_demo_partner_online_and_ctrl_c_leaves_nothing_running(
     assert len(set(pids)) == 5  # broker, influxd, ingest, api, simulator
     assert all(_alive(pid) for pid in pids)
 
+    # A crashed child is reported with its exit code and restarted, not hidden.
+    ingest_pid = int(re.findall(r"ingest started \(pid (\d+)\)", log.read_text())[0])
+    os.kill(ingest_pid, signal.SIGKILL)
+    wait_for(lambda: "ingest restarted" in log.read_text(), 30, "the ingest restarted")
+    assert f"ingest (pid {ingest_pid}) exited with code -9" in log.read_text()
+    pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())]
+    pids = [pid for pid in pids if pid != ingest_pid]
+
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 0
     assert not [pid for pid in pids if _alive(pid)]
