@@ -1,0 +1,460 @@
+"""domain.uptime: every SPEC uptime rule on hand-computed cases, then properties on random feeds.
+
+Cases are written in minutes from a base time, with a 1-minute interval and T = 3 minutes, so
+the expected down intervals can be checked by eye.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.registry import MaintenanceWindow
+from domain.uptime import (
+    Availability,
+    Interval,
+    clip_intervals,
+    datetime_ns,
+    device_availability,
+    incidents,
+    link_availability,
+    merge_intervals,
+    partner_uptime_pct,
+    subtract_intervals,
+    timeout_ns,
+    total_ns,
+    unknown_intervals,
+)
+
+S = 1_000_000_000
+M = 60 * S
+BASE = 1_795_000_000 * S
+FAR_FUTURE = BASE + 10**6 * M
+T = 3  # minutes
+
+
+def at(minute: float) -> int:
+    return BASE + round(minute * M)
+
+
+def span(start: float, end: float) -> Interval:
+    return Interval(at(start), at(end))
+
+
+def device(
+    observations: Sequence[float],
+    offline: Sequence[float] = (),
+    *,
+    start: float = 0,
+    end: float = 60,
+    now: int = FAR_FUTURE,
+    first: float | None = None,
+    unknown: Sequence[Interval] = (),
+) -> Availability:
+    return device_availability(
+        [at(m) for m in observations],
+        [at(m) for m in offline],
+        timeout_ns=T * M,
+        start_ns=at(start),
+        end_ns=at(end),
+        now_ns=now,
+        first_observation_ns=None if first is None else at(first),
+        unknown=unknown,
+    )
+
+
+def downs(availability: Availability) -> list[tuple[float, float, str]]:
+    """Down intervals as (start minute, end minute, cause)."""
+    return [((d.start_ns - BASE) / M, (d.end_ns - BASE) / M, d.cause) for d in availability.down]
+
+
+def every_minute(first: int, last: int) -> list[float]:
+    return [float(m) for m in range(first, last + 1)]
+
+
+# --- device rules -----------------------------------------------------------------------------
+
+
+def test_device_reporting_every_interval_is_fully_up() -> None:
+    a = device(every_minute(0, 59))
+    assert downs(a) == []
+    assert a.uptime_pct == 100.0
+    assert a.monitored_ns == 60 * M
+
+
+def test_offline_event_is_down_until_the_next_observation() -> None:
+    a = device(every_minute(0, 11) + every_minute(14, 59), offline=[12])
+    assert downs(a) == [(12, 14, "offline")]
+    assert a.downtime_ns == 2 * M
+    assert a.uptime_pct == pytest.approx(100 * (1 - 2 / 60))
+
+
+def test_offline_event_at_the_same_instant_as_an_observation_is_not_cancelled_by_it() -> None:
+    a = device(every_minute(0, 59), offline=[20])
+    assert downs(a) == [(20, 21, "offline")]
+
+
+def test_silence_longer_than_the_timeout_is_down_from_last_observation_plus_timeout() -> None:
+    a = device(every_minute(0, 10) + every_minute(20, 59))
+    assert downs(a) == [(13, 20, "timeout")]
+
+
+def test_silence_of_exactly_the_timeout_is_not_down() -> None:
+    assert downs(device(every_minute(0, 10) + every_minute(13, 59))) == []
+
+
+def test_silence_at_the_window_end_is_down() -> None:
+    a = device(every_minute(0, 40))
+    assert downs(a) == [(43, 60, "timeout")]
+
+
+def test_offline_inside_a_timeout_gap_is_one_incident_with_the_earlier_cause() -> None:
+    assert downs(device(every_minute(0, 10) + every_minute(30, 59), offline=[20])) == [
+        (13, 30, "timeout")
+    ]
+    assert downs(device(every_minute(0, 10) + every_minute(30, 59), offline=[11])) == [
+        (11, 30, "offline")
+    ]
+
+
+def test_offline_and_timeout_starting_together_is_an_offline_incident() -> None:
+    assert downs(device(every_minute(0, 10) + every_minute(30, 59), offline=[13])) == [
+        (13, 30, "offline")
+    ]
+
+
+def test_down_intervals_that_touch_merge_into_one() -> None:
+    # Timeout [13, 20), then an offline event at the instant of the observation at 20.
+    a = device([*every_minute(0, 10), 20, *every_minute(21, 59)], offline=[20])
+    assert downs(a) == [(13, 21, "timeout")]
+
+
+def test_window_clips_down_time_and_monitored_time() -> None:
+    a = device(every_minute(0, 10) + every_minute(20, 59), start=15, end=60)
+    assert downs(a) == [(15, 20, "timeout")]
+    assert a.monitored_ns == 45 * M
+
+
+def test_offline_event_before_the_window_keeps_the_device_down_into_it() -> None:
+    a = device([-5, *every_minute(5, 59)], offline=[-4], first=-100)
+    assert downs(a) == [(0, 5, "offline")]
+
+
+def test_last_observation_before_the_window_decides_a_timeout_gap_at_its_start() -> None:
+    a = device([-10, *every_minute(10, 59)], first=-100)
+    assert downs(a) == [(0, 10, "timeout")]
+    assert downs(device([-1, *every_minute(1, 59)], first=-100)) == []
+
+
+def test_device_is_monitored_from_its_first_observation_only() -> None:
+    a = device(every_minute(30, 59), offline=[10])
+    assert downs(a) == []
+    assert a.monitored_ns == 30 * M
+    assert a.uptime_pct == 100.0
+
+
+def test_device_never_observed_has_no_uptime_even_with_offline_events() -> None:
+    a = device([], offline=[10])
+    assert (a.monitored_ns, a.uptime_pct, downs(a)) == (0, None, [])
+
+
+def test_device_first_observed_after_the_window_has_no_uptime() -> None:
+    assert device([70, 71]).uptime_pct is None
+
+
+def test_window_end_is_capped_at_now() -> None:
+    a = device(every_minute(0, 40), now=at(45))
+    assert a.end_ns == at(45)
+    assert downs(a) == [(43, 45, "timeout")]
+    assert a.monitored_ns == 45 * M
+    assert device(every_minute(0, 44), now=at(45)).uptime_pct == 100.0
+
+
+def test_incident_still_going_on_now_has_no_end() -> None:
+    [incident] = incidents("aq-001", device(every_minute(0, 40), now=at(45)))
+    assert (incident.start_ns, incident.end_ns, incident.duration_s) == (at(43), None, 120.0)
+
+
+def test_incident_reaching_a_past_window_end_ends_there() -> None:
+    [incident] = incidents("aq-001", device(every_minute(0, 40)))
+    assert (incident.subject, incident.end_ns, incident.cause) == ("aq-001", at(60), "timeout")
+
+
+def test_window_in_the_future_is_empty() -> None:
+    a = device(every_minute(0, 59), start=100, end=160, now=at(90))
+    assert (a.monitored_ns, a.uptime_pct) == (0, None)
+
+
+# --- unknown time -----------------------------------------------------------------------------
+
+
+def test_maintenance_is_neither_up_nor_down() -> None:
+    a = device(every_minute(0, 10) + every_minute(30, 59), unknown=[span(12, 25)])
+    assert downs(a) == [(25, 30, "timeout")]
+    assert a.unknown_ns == 13 * M
+    assert a.uptime_pct == pytest.approx(100 * (1 - 5 / 47))
+
+
+def test_unknown_time_splits_an_incident_in_two() -> None:
+    a = device(every_minute(0, 10) + every_minute(30, 59), unknown=[span(15, 20)])
+    assert downs(a) == [(13, 15, "timeout"), (20, 30, "timeout")]
+
+
+def test_cause_of_an_incident_resumed_after_unknown_time_is_read_at_its_new_start() -> None:
+    a = device(every_minute(0, 10) + every_minute(30, 59), offline=[17], unknown=[span(15, 20)])
+    assert downs(a) == [(13, 15, "timeout"), (20, 30, "offline")]
+
+
+def test_unknown_time_outside_monitored_time_does_not_count() -> None:
+    a = device(every_minute(30, 59), unknown=[span(0, 40)])
+    assert (a.monitored_ns, a.unknown_ns) == (30 * M, 10 * M)
+
+
+def test_window_entirely_unknown_has_no_uptime() -> None:
+    assert device(every_minute(0, 30), unknown=[span(-10, 70)]).uptime_pct is None
+
+
+def test_unknown_intervals_take_maintenance_for_the_partner_and_platform_gaps() -> None:
+    def window(partner: str, start: float, end: float) -> MaintenanceWindow:
+        return MaintenanceWindow(
+            partner=partner,
+            start=datetime.fromtimestamp(at(start) / S, UTC),
+            end=datetime.fromtimestamp(at(end) / S, UTC),
+        )
+
+    maintenance = [window("gemeente-x", 0, 10), window("other", 20, 30), window("*", 40, 45)]
+    unknown = unknown_intervals(maintenance, "gemeente-x", platform_gaps=[span(8, 12)])
+    assert unknown == [span(0, 12), span(40, 45)]
+
+
+def test_datetime_ns_is_exact_to_the_microsecond() -> None:
+    moment = datetime(2026, 11, 20, 2, 0, 0, 123456, tzinfo=UTC)
+    assert datetime_ns(moment) == 1_795_140_000 * S + 123_456_000
+
+
+# --- links and root causes --------------------------------------------------------------------
+
+
+def port(
+    samples: Sequence[tuple[float, bool]],
+    *,
+    start: float = 0,
+    end: float = 60,
+    first: float | None = None,
+) -> Availability:
+    return link_availability(
+        [at(m) for m, _ in samples],
+        [up for _, up in samples],
+        timeout_ns=T * M,
+        start_ns=at(start),
+        end_ns=at(end),
+        now_ns=FAR_FUTURE,
+        first_sample_ns=None if first is None else at(first),
+    )
+
+
+def test_port_is_down_from_a_down_sample_until_the_next_up_sample() -> None:
+    samples = [(m, not 20 <= m < 30) for m in every_minute(0, 59)]
+    assert downs(port(samples)) == [(20, 30, "offline")]
+
+
+def test_port_is_down_on_silence_beyond_the_timeout() -> None:
+    samples = [(m, True) for m in every_minute(0, 10) + every_minute(20, 59)]
+    assert downs(port(samples)) == [(13, 20, "timeout")]
+
+
+def test_port_reporting_down_from_its_first_sample_is_down_not_unmonitored() -> None:
+    samples = [(m, m >= 10) for m in every_minute(0, 59)]
+    a = port(samples)
+    assert downs(a) == [(0, 10, "offline")]
+    assert a.monitored_ns == 60 * M
+
+
+def test_port_down_before_the_window_stays_down_into_it() -> None:
+    a = port([(-2, False), *[(m, m >= 5) for m in every_minute(0, 59)]], first=-50)
+    assert downs(a) == [(0, 5, "offline")]
+
+
+def test_device_outage_starting_while_its_port_is_down_has_cause_link() -> None:
+    dev = device(every_minute(0, 10) + every_minute(30, 59))
+    [incident] = incidents("aq-001", dev, port_down=[span(11, 28)])
+    assert incident.cause == "link"
+
+
+def test_device_outage_starting_before_its_port_went_down_keeps_its_own_cause() -> None:
+    dev = device(every_minute(0, 10) + every_minute(30, 59))
+    [incident] = incidents("aq-001", dev, port_down=[span(14, 28)])
+    assert incident.cause == "timeout"
+
+
+def test_link_attribution_uses_the_ports_computed_down_intervals() -> None:
+    link = port([(m, not 10 <= m < 25) for m in every_minute(0, 59)])
+    dev = device(every_minute(0, 10) + every_minute(26, 59), offline=[12])
+    assert [i.cause for i in incidents("aq-001", dev, link.down)] == ["link"]
+
+
+# --- partner aggregation and helpers ----------------------------------------------------------
+
+
+def test_partner_uptime_is_weighted_by_known_time() -> None:
+    full = device(every_minute(0, 10) + every_minute(20, 59))  # 7 of 60 min down
+    half = device(every_minute(30, 59))  # 0 of 30 min down
+    assert partner_uptime_pct([full, half]) == pytest.approx(100 * (1 - 7 / 90))
+
+
+def test_partner_without_known_time_has_no_uptime() -> None:
+    assert partner_uptime_pct([device([]), device([70])]) is None
+    assert partner_uptime_pct([]) is None
+
+
+def test_timeout_is_three_intervals_by_default() -> None:
+    assert timeout_ns(60) == 180 * S
+    assert timeout_ns(300, grace_factor=2) == 600 * S
+
+
+def test_interval_helpers_merge_clip_and_subtract() -> None:
+    spans = [span(10, 20), span(0, 5), span(5, 7), span(15, 25), span(30, 30)]
+    assert merge_intervals(spans) == [span(0, 7), span(10, 25)]
+    assert clip_intervals(spans, at(6), at(12)) == [span(6, 7), span(10, 12)]
+    assert subtract_intervals(spans, [span(3, 12), span(20, 21)]) == [
+        span(0, 3),
+        span(12, 20),
+        span(21, 25),
+    ]
+    assert total_ns(spans) == 22 * M
+
+
+def test_interval_refuses_to_end_before_it_starts() -> None:
+    with pytest.raises(ValueError, match="ends"):
+        Interval(2, 1)
+
+
+def test_observations_without_the_last_one_before_the_window_are_refused() -> None:
+    with pytest.raises(ValueError, match="last one at or before the window start"):
+        device(every_minute(5, 59), first=-100)
+
+
+def test_observations_are_sorted_when_given_out_of_order() -> None:
+    shuffled = [20.0, *every_minute(0, 10), *every_minute(21, 59)][::-1]
+    assert downs(device(shuffled)) == [(13, 20, "timeout")]
+
+
+# --- properties -------------------------------------------------------------------------------
+
+# Small integer minutes keep every boundary on the grid, so a per-minute reference is exact.
+minutes = st.lists(st.integers(0, 120), max_size=40)
+gaps = st.lists(st.tuples(st.integers(0, 120), st.integers(0, 20)), max_size=4)
+
+
+def unknown_from(pairs: list[tuple[int, int]]) -> list[Interval]:
+    return [span(s, s + d) for s, d in pairs]
+
+
+def reference_down_minutes(
+    obs: list[int], off: list[int], start: int, end: int, unknown: list[tuple[int, int]]
+) -> int:
+    """Down minutes read point by point: t is down when the last observation m ≤ t has m + T ≤ t,
+    or an offline event at or after m and ≤ t exists (half-open intervals on a minute grid)."""
+    if not obs:
+        return 0
+    total = 0
+    for t in range(max(start, min(obs)), end):
+        if any(s <= t < s + d for s, d in unknown):
+            continue
+        m = max((o for o in obs if o <= t), default=None)
+        offline = any(m is None or m <= e for e in off if e <= t)
+        total += (m is not None and m + T <= t) or offline
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(minutes, minutes, gaps, st.integers(0, 60), st.integers(0, 80))
+def test_downtime_matches_a_point_by_point_reading_of_the_spec(
+    obs: list[int], off: list[int], unk: list[tuple[int, int]], start: int, length: int
+) -> None:
+    a = device(obs, off, start=start, end=start + length, unknown=unknown_from(unk))
+    assert a.downtime_ns == reference_down_minutes(obs, off, start, start + length, unk) * M
+
+
+@settings(max_examples=300, deadline=None)
+@given(minutes, minutes, gaps, st.integers(0, 60), st.integers(0, 80), st.integers(0, 200))
+def test_uptime_is_a_percentage_and_downtime_never_exceeds_known_time(
+    obs: list[int], off: list[int], unk: list[tuple[int, int]], start: int, length: int, now: int
+) -> None:
+    a = device(obs, off, start=start, end=start + length, now=at(now), unknown=unknown_from(unk))
+    assert 0 <= a.downtime_ns <= a.known_ns <= a.monitored_ns
+    assert a.uptime_pct is None or 0.0 <= a.uptime_pct <= 100.0
+    assert a.uptime_pct is not None or a.known_ns == 0
+    assert sum(i.duration_s for i in incidents("d", a)) * S == pytest.approx(a.downtime_ns)
+
+
+@settings(max_examples=300, deadline=None)
+@given(minutes, minutes, gaps, st.integers(0, 60), st.integers(0, 40), st.integers(0, 40))
+def test_splitting_a_window_in_two_keeps_total_downtime_and_monitored_time(
+    obs: list[int], off: list[int], unk: list[tuple[int, int]], start: int, left: int, right: int
+) -> None:
+    unknown = unknown_from(unk)
+    whole = device(obs, off, start=start, end=start + left + right, unknown=unknown)
+    a = device(obs, off, start=start, end=start + left, unknown=unknown)
+    b = device(obs, off, start=start + left, end=start + left + right, unknown=unknown)
+    assert a.downtime_ns + b.downtime_ns == whole.downtime_ns
+    assert a.monitored_ns + b.monitored_ns == whole.monitored_ns
+    assert a.unknown_ns + b.unknown_ns == whole.unknown_ns
+
+
+@settings(max_examples=300, deadline=None)
+@given(minutes, minutes, st.integers(0, 60), st.integers(1, 60))
+def test_a_suffix_from_the_last_observation_before_the_window_gives_the_same_answer(
+    obs: list[int], off: list[int], start: int, length: int
+) -> None:
+    """The storage layer may read only the window plus the last observation and event before it."""
+    whole = device(obs, off, start=start, end=start + length)
+    before = [o for o in obs if o <= start]
+    if not before:
+        return
+    last_obs = max(before)
+    last_off = [max(e for e in off if e < start)] if any(e < start for e in off) else []
+    suffix = device(
+        [o for o in obs if o >= last_obs],
+        last_off + [e for e in off if e >= start],
+        start=start,
+        end=start + length,
+        first=min(obs),
+    )
+    assert downs(suffix) == downs(whole)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 120), st.booleans()), max_size=40), st.integers(0, 60))
+def test_link_downtime_matches_a_point_by_point_reading_of_the_spec(
+    samples: list[tuple[int, bool]], start: int
+) -> None:
+    end = start + 60
+    a = port([(float(m), up) for m, up in samples], start=start, end=end)
+    expected = 0
+    times = [m for m, _ in samples]
+    for t in range(max(start, min(times, default=end)), end):
+        last = max((m for m in times if m <= t), default=None)
+        last_up = max((m for m, up in samples if up and m <= t), default=None)
+        down_sample = any(
+            not up and m <= t and (last_up is None or m >= last_up) for m, up in samples
+        )
+        expected += (last is not None and last + T <= t) or down_sample
+    assert a.downtime_ns == expected * M
+
+
+def test_thirty_days_of_one_minute_observations_stay_exact() -> None:
+    rng = np.random.default_rng(6)
+    obs = np.arange(30 * 1440, dtype=np.int64) * M + BASE
+    obs = obs[rng.random(obs.size) > 0.3]  # lose 30 %: some gaps exceed T
+    a = device_availability(
+        obs, np.empty(0, np.int64), timeout_ns=T * M, start_ns=BASE, end_ns=BASE + 30 * 1440 * M,
+        now_ns=FAR_FUTURE,
+    )  # fmt: skip
+    gap = np.diff(np.append(obs, BASE + 30 * 1440 * M))
+    assert a.downtime_ns == int(np.maximum(gap - T * M, 0).sum())
