@@ -9,9 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from api.routes import health, partners
+from api.routes import grants, health, partners, telemetry
 from api.tokens import TokenStore
 from domain.registry import Registry, load_registry
+from stack.grants import GrantLog, GrantLogError
 from stack.influx import AsyncInfluxClient, StoreError, StoreUnavailable
 from stack.settings import Settings
 
@@ -24,6 +25,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.registry = registry or load_registry(settings.partners_file)
         app.state.tokens = TokenStore(settings.tokens_file)
+        app.state.grants = GrantLog(settings.grants_file)
         app.state.influx = AsyncInfluxClient(
             settings.influx_url,
             settings.influx_db,
@@ -44,11 +46,17 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(partners.router)
+    app.include_router(telemetry.router)
+    app.include_router(grants.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
         code = 503 if isinstance(exc, StoreUnavailable) else 502
         return JSONResponse({"detail": f"time series store: {exc}"}, status_code=code)
+
+    @app.exception_handler(GrantLogError)
+    async def grant_log_error(_request: Request, exc: GrantLogError) -> JSONResponse:
+        return JSONResponse({"detail": f"grant log unreadable: {exc}"}, status_code=503)
 
     @app.middleware("http")
     async def count_requests(

@@ -2,20 +2,31 @@
 
 Scopes are enforced here, once: routes under /partners/{partner_id} take `PartnerId`, which
 validates the id against its pattern before it reaches a query and answers 403 for a partner
-token asking about someone else.
+token asking about someone else. The one exception to "own partner only" is a device another
+partner shared: `ReadableDevice` lets its grantee through, and nothing else does.
+
+Order of answers: no or bad token 401; an id that does not fit its pattern 422 (it cannot name
+anything, so this tells nobody anything); someone else's partner 403; then 404 for the operator
+or the owner when the partner does not exist.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.tokens import Principal, TokenStore
-from domain.registry import SLUG_PATTERN, Registry
+from domain.grants import may_read
+from domain.registry import DEVICE_ID_PATTERN, SLUG_PATTERN, Registry
+from stack.grants import GrantLog, GrantLogError
 from stack.influx import AsyncInfluxClient
 from stack.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="An operator or partner API token")
 
@@ -33,6 +44,11 @@ def _registry(request: Request) -> Registry:
 def _influx(request: Request) -> AsyncInfluxClient:
     client: AsyncInfluxClient = request.app.state.influx
     return client
+
+
+def _grant_log(request: Request) -> GrantLog:
+    grants: GrantLog = request.app.state.grants
+    return grants
 
 
 def _principal(
@@ -59,6 +75,7 @@ def _principal(
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 InfluxDep = Annotated[AsyncInfluxClient, Depends(_influx)]
+GrantLogDep = Annotated[GrantLog, Depends(_grant_log)]
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 
 
@@ -75,3 +92,42 @@ def _partner_id(
 
 
 PartnerId = Annotated[str, Depends(_partner_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """A device the caller may read: its own, any (operator), or one shared with it."""
+
+    partner: str
+    device: str
+    shared: bool
+
+
+def _readable_device(
+    partner_id: Annotated[str, Path(pattern=SLUG_PATTERN, description="Partner id (slug)")],
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN, description="Device id")],
+    principal: CurrentPrincipal,
+    registry: RegistryDep,
+    grants: GrantLogDep,
+) -> DeviceRef:
+    if principal.may_see(partner_id):
+        if registry.partner(partner_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no partner {partner_id!r}")
+        return DeviceRef(partner_id, device_id, shared=False)
+    reader = principal.partner
+    try:
+        shared = reader is not None and may_read(
+            grants.active(), registry, reader, partner_id, device_id
+        )
+    except GrantLogError as exc:
+        # Fail closed: an unreadable log could hide a revocation.
+        log.error("grant log unreadable, refusing shared access: %s", exc)
+        shared = False
+    if not shared:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "this token may not see that partner or device"
+        )
+    return DeviceRef(partner_id, device_id, shared=True)
+
+
+ReadableDevice = Annotated[DeviceRef, Depends(_readable_device)]

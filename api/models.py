@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.registry import DeviceId, Slug
+
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
@@ -56,3 +58,77 @@ class DeviceStatus(BaseModel):
     kind: str
     status: Literal["online", "offline", "unknown"]
     last_seen: str | None
+
+
+class TelemetrySeries(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "partner": "gemeente-dordrecht",
+                    "device": "aq-spuiboulevard",
+                    "metric": "pm25",
+                    "start": "2026-11-22T12:00:00Z",
+                    "end": "2026-11-23T12:00:00Z",
+                    "every": "1h",
+                    "points": [["2026-11-22T12:00:00Z", 11.4], ["2026-11-22T13:00:00Z", 12.1]],
+                    "truncated": False,
+                }
+            ]
+        }
+    )
+    partner: str
+    device: str
+    metric: str
+    start: str
+    end: str
+    every: str | None = Field(description="Bucket width; null for raw points")
+    points: list[tuple[str, float]]
+    truncated: bool = Field(description="True when more points matched than the limit")
+
+
+class GrantView(BaseModel):
+    """One data-sharing grant: `owner` lets `grantee` read `device`'s telemetry."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "g-3f2a9c1b7d4e",
+                    "owner": "gemeente-dordrecht",
+                    "grantee": "bouwbedrijf-drechtsteden",
+                    "device": "aq-spuiboulevard",
+                    "note": "air quality near the building site, until completion",
+                    "granted_by": "partner gemeente-dordrecht (API token 5d1c0e2a9b7f)",
+                    "granted_at": "2026-11-23T12:00:00.000Z",
+                    "revoked_by": None,
+                    "revoked_at": None,
+                    "active": True,
+                }
+            ]
+        }
+    )
+    id: str
+    owner: str
+    grantee: str
+    device: str
+    note: str
+    granted_by: str
+    granted_at: str
+    revoked_by: str | None
+    revoked_at: str | None
+    active: bool
+
+
+class GrantRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grantee: Slug = Field(description="Partner id of the partner who may read")
+    devices: list[DeviceId] = Field(
+        min_length=1, max_length=100, description="Registered devices of the owner's"
+    )
+    note: str = Field("", max_length=200, description="Why, for the audit log")
+
+
+class GrantResult(BaseModel):
+    created: list[GrantView]
+    existing: list[GrantView] = Field(description="Requested devices that were already shared")

@@ -2,7 +2,9 @@
 
 A token is `mp_<id>_<secret>` with 256 random bits of secret, so a fast hash is enough (no
 password to brute-force) and the id finds the record without comparing against every hash.
-The file is re-read when it changes, so a running API accepts new tokens without a restart.
+The file is re-read when it changes (inode, size or mtime), so a running API accepts new tokens
+and refuses revoked ones without a restart. Issuing and revoking hold the file's lock, so the CLI
+and a running API never lose each other's changes.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stack.files import Stamp, locked, stamp, write_private
+
 OPERATOR = "operator"
 PARTNER = "partner"
+
+TOKEN_ID_RE = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,12 @@ class Principal:
     def may_see(self, partner_id: str) -> bool:
         return self.is_operator or self.partner == partner_id
 
+    @property
+    def actor(self) -> str:
+        """How the audit log names this principal: role, partner and token id, never the secret."""
+        who = "operator" if self.is_operator else f"partner {self.partner}"
+        return f"{who} (API token {self.token_id})"
+
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
@@ -50,47 +62,64 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def token_id_of(text: str) -> str | None:
+    """The id in a token id or a whole token (`mp_<id>_<secret>`), or None if it is neither."""
+    if TOKEN_ID_RE.fullmatch(text):
+        return text
+    parts = text.split("_", 2)
+    if len(parts) == 3 and parts[0] == "mp" and TOKEN_ID_RE.fullmatch(parts[1]):
+        return parts[1]
+    return None
+
+
 class TokenStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._cache: dict[str, TokenRecord] = {}
-        self._mtime_ns: int | None = None
+        self._stamp: Stamp | None = None
 
     def _records(self) -> dict[str, TokenRecord]:
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
+        current = stamp(self.path)
+        if current is None:
             return {}
-        if mtime != self._mtime_ns:
+        if current != self._stamp:
             rows = json.loads(self.path.read_text())["tokens"]
             self._cache = {row["id"]: TokenRecord(**row) for row in rows}
-            self._mtime_ns = mtime
+            self._stamp = current
         return self._cache
+
+    def records(self) -> list[TokenRecord]:
+        """Every live token, oldest first (hashes included; never print those)."""
+        return sorted(self._records().values(), key=lambda r: (r.issued_at, r.id))
 
     def issue(self, role: str, partner: str | None = None, label: str = "") -> str:
         """Create a token and return it; only its hash is kept."""
         if role not in (OPERATOR, PARTNER) or (role == PARTNER) != (partner is not None):
             raise ValueError("a token is either for the operator or for exactly one partner")
-        token_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        record = TokenRecord(
-            id=token_id,
-            role=role,
-            partner=partner,
-            sha256=_digest(secret),
-            issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            label=label,
-        )
-        records = dict(self._records())
-        records[token_id] = record
-        self._save(list(records.values()))
+        with locked(self.path):
+            records = dict(self._records())
+            token_id = secrets.token_hex(6)
+            while token_id in records:
+                token_id = secrets.token_hex(6)
+            records[token_id] = TokenRecord(
+                id=token_id,
+                role=role,
+                partner=partner,
+                sha256=_digest(secret),
+                issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                label=label,
+            )
+            self._save(list(records.values()))
         return f"mp_{token_id}_{secret}"
 
     def revoke(self, token_id: str) -> bool:
-        records = dict(self._records())
-        if records.pop(token_id, None) is None:
-            return False
-        self._save(list(records.values()))
+        """Delete a token by its id; a running API refuses it from its next request on."""
+        with locked(self.path):
+            records = dict(self._records())
+            if records.pop(token_id, None) is None:
+                return False
+            self._save(list(records.values()))
         return True
 
     def authenticate(self, token: str) -> Principal | None:
@@ -103,9 +132,4 @@ class TokenStore:
         return Principal(record.role, record.partner, record.id)
 
     def _save(self, records: list[TokenRecord]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"tokens": [asdict(r) for r in records]}, handle, indent=1)
-        tmp.replace(self.path)
+        write_private(self.path, json.dumps({"tokens": [asdict(r) for r in records]}, indent=1))

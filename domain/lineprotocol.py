@@ -3,37 +3,45 @@
 Hand-written because it is small and hot: one call per point on the ingest path.
 Escaping rules (InfluxDB 1.x docs, "Line protocol reference"):
 measurement: comma, space; tag keys/values and field keys: comma, equals sign, space;
-string field values: double quote and backslash. Newlines are not representable anywhere, so
-they are replaced by a space rather than breaking the batch.
+string field values: double quote and backslash. A newline would end the point, so in names it
+becomes an escaped space and in string values a space. A backslash right before a character that
+needs escaping (or at the end) cannot be expressed in 1.x names, so such a name is refused.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 FieldValue = float | int | str | bool
 
-_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\r": " "})
-_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " "})
+_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
+_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
+_AMBIGUOUS_BACKSLASH = re.compile(r"\\([,= \n\r]|$)")
 _STRING = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": " ", "\r": " "})
 
 INT64_MAX = 2**63 - 1
 
 
 def escape_measurement(name: str) -> str:
+    _refuse_ambiguous_backslash(name)
     return name.translate(_MEASUREMENT)
 
 
 def escape_key(key: str) -> str:
-    """Escape a tag key, tag value or field key.
-
-    Line protocol cannot express a key ending in a backslash (it would escape the separator
-    after it), so such a key is refused rather than silently altered.
-    """
-    if key.endswith("\\"):
-        raise ValueError(f"key {key!r} ends in a backslash, which line protocol cannot carry")
+    """Escape a tag key, tag value or field key (refusing what 1.x cannot carry)."""
+    if "\\" in key:
+        _refuse_ambiguous_backslash(key)
     return key.translate(_KEY)
+
+
+def _refuse_ambiguous_backslash(name: str) -> None:
+    if _AMBIGUOUS_BACKSLASH.search(name):
+        raise ValueError(
+            f"name {name!r} has a backslash before a separator or at its end, "
+            "which line protocol cannot carry"
+        )
 
 
 def format_field(value: FieldValue) -> str:

@@ -15,8 +15,10 @@ from domain.lineprotocol import line
 from domain.messages import UNKNOWN, Rejected, parse_message
 from domain.registry import NETWORK, Registry, load_registry
 from ingest import metrics
-from ingest.points import message_lines, rejected_line
-from ingest.subscriber import Ack, Subscriber
+from ingest.deadletters import INTERNAL_ERROR, DeadLetterFile
+from ingest.points import dead_letter, dead_letter_line, message_lines
+from ingest.spool import Spool, SpoolLocked, adopt_orphans
+from ingest.subscriber import AckToken, Subscriber
 from ingest.writer import BatchWriter
 from stack.influx import InfluxClient, StoreError
 from stack.schema import ensure_schema
@@ -32,37 +34,52 @@ HEARTBEAT_S = 15.0
 class Pipeline:
     """What happens to one message between the broker and the writer. Never raises."""
 
-    def __init__(self, registry: Registry, root: str, writer: BatchWriter, client_id: str) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        root: str,
+        writer: BatchWriter,
+        client_id: str,
+        dead_letters: DeadLetterFile | None = None,
+    ) -> None:
         self.root = root
         self.client_id = client_id
         self.writer = writer
+        self.dead_letters = dead_letters
         self.known_partners: Mapping[str, object] = registry.by_id
         self.port_owner = {key: p.id for key, p in registry.port_owner.items()}
+        counts = metrics.message_counts((*self.known_partners, NETWORK, UNKNOWN))
+        self._received = counts.received
+        self._accepted = counts.accepted
 
-    def handle(self, topic: str, payload: bytes, ack: Ack | None) -> None:
+    def handle(self, topic: str, payload: bytes, token: AckToken | None) -> None:
         received_ns = time.time_ns()
         try:
             msg = parse_message(
                 topic, payload, received_ns, root=self.root, known_partners=self.known_partners
             )
-            lines = message_lines(msg, topic, payload, received_ns, self.port_owner)
+            if not isinstance(msg, Rejected):
+                lines = message_lines(msg, topic, payload, received_ns, self.port_owner)
         except Exception as exc:  # a bug must cost one message, not the ingest
             log.exception("could not process a message on %s", topic)
-            msg = Rejected(UNKNOWN, "internal_error", f"{type(exc).__name__}: {exc}"[:200])
-            lines = [rejected_line(msg, topic, payload, received_ns)]
+            msg = Rejected(UNKNOWN, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:200])
         partner = getattr(msg, "partner", None) or NETWORK
         # Label values stay a fixed set: a slug nobody registered must not mint new series.
-        if partner not in self.known_partners and partner != NETWORK:
+        if partner not in self._received:
             partner = UNKNOWN
-        metrics.RECEIVED.labels(partner).inc()
+        self._received[partner] += 1
         if isinstance(msg, Rejected):
+            letter = dead_letter(msg, topic, payload, received_ns)
+            lines = [dead_letter_line(letter)]
             metrics.REJECTED.labels(partner, msg.reason).inc()
+            if self.dead_letters is not None:
+                self.dead_letters.add(letter)
         else:
-            metrics.ACCEPTED.labels(partner).inc()
-        self.writer.submit(lines, ack)
+            self._accepted[partner] += 1
+        self.writer.submit(lines, token)
 
     def link_changed(self, connected: bool) -> None:
-        self.writer.submit([link_line(self.client_id, connected)], None)
+        self.writer.submit([link_line(self.client_id, connected)], None, bounded=False)
 
 
 def link_line(client_id: str, connected: bool, ts_ns: int | None = None) -> str:
@@ -80,6 +97,14 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
         password=settings.influx_password.get_secret_value() if settings.influx_password else None,
         timeout_s=settings.influx_timeout_s,
     )
+    spool = Spool(settings.spool_dir / settings.ingest_client_id, settings.ingest_spool_max_bytes)
+    try:
+        spool.open()
+    except SpoolLocked as exc:
+        log.error(
+            "%s: is another ingest running with client id %s?", exc, settings.ingest_client_id
+        )
+        return 1
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -89,16 +114,35 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    _wait_for_schema(client, settings, stop)
+    def ensure_store() -> None:
+        ensure_schema(client, settings.influx_raw_retention)
+
+    try:  # at start-up only to say so early; the writer creates the schema when it can
+        ensure_store()
+    except StoreError as exc:
+        log.warning("InfluxDB not ready (%s): spooling until it is", exc)
     if metrics_port is not None:
         start_http_server(metrics_port, addr="127.0.0.1")
 
+    dead_letters = DeadLetterFile(
+        settings.dead_letter_dir / f"{settings.ingest_client_id}.jsonl",
+        settings.ingest_dead_letter_max_bytes,
+    )
     writer = BatchWriter(
         client,
+        spool,
         max_points=settings.ingest_batch_size,
         max_age_s=settings.ingest_batch_age_ms / 1000,
+        max_pending_bytes=settings.ingest_max_pending_bytes,
+        dead_letters=dead_letters,
+        ensure_store=ensure_store,
+        adopted=adopt_orphans(
+            settings.spool_dir, settings.ingest_client_id, settings.ingest_spool_max_bytes
+        ),
     )
-    pipeline = Pipeline(registry, settings.mqtt_root, writer, settings.ingest_client_id)
+    pipeline = Pipeline(
+        registry, settings.mqtt_root, writer, settings.ingest_client_id, dead_letters
+    )
     subscriber = Subscriber(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
@@ -110,27 +154,20 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
         on_link=pipeline.link_changed,
         keepalive_s=settings.mqtt_keepalive_s,
     )
-    writer.start()
+    writer.start(subscriber.ack_many)
     subscriber.start()
     log.info("ingest %s started", settings.ingest_client_id)
     while not stop.wait(HEARTBEAT_S):
         if subscriber.connected.is_set():
-            writer.submit([link_line(settings.ingest_client_id, True)], None)
-    subscriber.stop()
+            writer.submit([link_line(settings.ingest_client_id, True)], None, bounded=False)
+    # Store and ack what is in hand while the connection still carries the acks, then go.
+    subscriber.close_intake()
     writer.stop()
+    subscriber.stop()
+    spool.close()
+    for orphan in writer.adopted:
+        orphan.close()
+    dead_letters.close()
     client.close()
     log.info("ingest stopped")
     return 0
-
-
-def _wait_for_schema(client: InfluxClient, settings: Settings, stop: threading.Event) -> None:
-    attempt = 0
-    while not stop.is_set():
-        try:
-            ensure_schema(client, settings.influx_raw_retention)
-            return
-        except StoreError as exc:
-            if attempt % 10 == 0:
-                log.warning("InfluxDB not ready (%s); waiting", exc)
-            attempt += 1
-            stop.wait(1.0)

@@ -3,13 +3,18 @@
 MQTT 3.1.1 on purpose: paho decodes v5 properties on every message, and a bare v3.1.1
 subscriber drained 37–56k msg/s here where a v5 one drained 26–31k. Mosquitto offers shared
 subscriptions and persistent sessions to both; devices may use either version.
+
+The network loop thread parses and hands over; it waits only when the writer's inbox is at its
+bound (InfluxDB and the spool both unable to take more), and then stops reading from the
+broker, which keeps the rest (inbox.py).
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -17,16 +22,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest import metrics
+from ingest.mqtt_client import DrainingClient
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[], None]
-Handler = Callable[[str, bytes, Ack | None], None]
+AckToken = tuple[int, int]
+"""(connection generation, packet id) of a QoS 1 message."""
+Handler = Callable[[str, bytes, AckToken | None], None]
 LinkListener = Callable[[bool], None]
+
+_PUBACK = 0x40
+_PUBACK_HEAD = 0x4002 << 16  # PUBACK type, remaining length 2; the packet id fills the low bits
 
 
 class Subscriber:
-    """Delivers each message to `handle(topic, payload, ack)`; the handler acks when stored.
+    """Delivers each message to `handle(topic, payload, token)`; `ack_many(tokens)` acks
+    them once stored.
 
     Acks are tied to the connection they came on: after a reconnect the broker redelivers
     everything unacked (persistent session), and a stale ack could otherwise acknowledge a
@@ -53,9 +64,11 @@ class Subscriber:
         self._handle = handle
         self._on_link = on_link
         self._generation = 0
+        self._connects = 0
         self._lock = threading.Lock()
+        self._closing = False
         self.connected = threading.Event()
-        client = mqtt.Client(
+        client = DrainingClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,
@@ -73,9 +86,34 @@ class Subscriber:
         self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         self.client.loop_start()
 
+    def close_intake(self) -> None:
+        """Stop handing messages over (they stay unacked: the broker delivers them again)."""
+        self._closing = True
+
     def stop(self) -> None:
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
+
+    def ack_many(self, tokens: Sequence[AckToken]) -> None:
+        """Acknowledge stored messages; tokens of an earlier connection are ignored.
+
+        All PUBACKs of a batch go out as one write: queued one by one, each would cost a
+        wake-up of the network thread and a socket write, which at tens of thousands of
+        messages a second is a good part of the ingest's time.
+        """
+        with self._lock:
+            generation = self._generation
+            mids = [mid for gen, mid in tokens if gen == generation]
+            if not mids:
+                return
+            queue = getattr(self.client, "_packet_queue", None)
+            if queue is None:  # a paho without it: one ack at a time, same effect
+                for mid in mids:
+                    self.client.ack(mid, 1)
+                return
+            packets = struct.pack(f"!{len(mids)}I", *[_PUBACK_HEAD | mid for mid in mids])
+            queue(_PUBACK, packets, 0, 0)
 
     def _on_connect(
         self, client: mqtt.Client, _u: Any, flags: mqtt.ConnectFlags, rc: ReasonCode, _p: Any
@@ -85,6 +123,7 @@ class Subscriber:
             return
         with self._lock:
             self._generation += 1
+            self._connects += 1
         # Subscribing again on a resumed session is harmless and covers a broker that lost it.
         client.subscribe(self.topic_filter, qos=1)
         log.info(
@@ -94,6 +133,11 @@ class Subscriber:
             "resumed" if flags.session_present else "new",
             self.topic_filter,
         )
+        if self._connects > 1 and not flags.session_present:
+            log.warning(
+                "the broker had lost the ingest's session (not persisted, or expired): "
+                "messages queued for it while it was away may be gone"
+            )
         metrics.BROKER_CONNECTED.set(1)
         self.connected.set()
         if self._on_link:
@@ -102,6 +146,8 @@ class Subscriber:
     def _on_disconnect(
         self, _c: mqtt.Client, _u: Any, _f: mqtt.DisconnectFlags, rc: ReasonCode, _p: Any
     ) -> None:
+        with self._lock:  # acks from now on belong to a dead connection
+            self._generation += 1
         metrics.BROKER_CONNECTED.set(0)
         self.connected.clear()
         if rc.is_failure:
@@ -109,19 +155,12 @@ class Subscriber:
         if self._on_link:
             self._on_link(False)
 
-    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        ack: Ack | None = None
-        if msg.qos > 0:
-            generation = self._generation
-            mid, qos = msg.mid, msg.qos
-
-            def ack() -> None:
-                with self._lock:
-                    if generation == self._generation:
-                        client.ack(mid, qos)
-
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._closing:
+            return
+        token = (self._generation, msg.mid) if msg.qos > 0 else None
         try:
             topic = msg.topic
         except UnicodeDecodeError:  # Mosquitto checks UTF-8, but a handler must never raise
             topic = msg._topic.decode("utf-8", "replace")
-        self._handle(topic, bytes(msg.payload), ack)
+        self._handle(topic, bytes(msg.payload), token)

@@ -1,36 +1,54 @@
-"""Batches points by size and age and writes them to InfluxDB, acking messages only after.
+"""Batches points, stores them durably, and only then acks their messages.
 
-A message is acknowledged to the broker only once every point it produced is stored, so a crash
-anywhere before that means the broker delivers it again; the point keys make that harmless.
-When InfluxDB is down the writer keeps retrying the same batch (exponential backoff, jitter) and
-stops taking new work; the bounded queue then blocks the MQTT loop, and the broker holds the rest.
+Durably means: InfluxDB answered 2xx, or the batch is appended and fsync'd to the local spool.
+A crash anywhere before that leaves the messages unacked, so the broker delivers them again, and
+every point's key (measurement, tags, device time) makes the repeat harmless.
+
+The order of work, one writer thread:
+1. Spooled batches first, oldest first, while InfluxDB takes them ("drain"); then those in
+   spools adopted from ingest processes that are gone (spool.adopt_orphans).
+2. Then live batches, by size and age, straight to InfluxDB.
+3. InfluxDB unavailable (no answer, 5xx, 429, 401/403): a live batch is retried for a short
+   window (`retry_window_s`, exponential backoff with full jitter; Retry-After is honoured and
+   ends the window), then spooled and acked. From then on batches go to the spool, and every
+   backoff interval one write probes InfluxDB with the oldest spooled batch.
+4. Spool full: the batch is held, unacked; the inbox fills up to its bound, then the MQTT
+   thread stops reading and the broker keeps the rest (inbox.py). Memory stays bounded,
+   nothing is dropped.
+A batch InfluxDB refuses (400/413/422) is split in halves until the refused points are found;
+those go to the dead-letter store and the rest is written. A 404 means the database is missing:
+the schema is created again, and the data is kept.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ingest import metrics
-from stack.influx import InfluxClient, StoreRejected, StoreUnauthorized, StoreUnavailable
+from ingest.deadletters import DeadLetterFile, refused_point
+from ingest.inbox import Inbox, Pending
+from ingest.points import dead_letter_line
+from ingest.spool import Spool
+from stack.influx import (
+    InfluxClient,
+    StoreError,
+    StoreRejected,
+    StoreUnauthorized,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[], None]
+Acker = Callable[[list[Any]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    lines: list[str]
-    ack: Ack | None
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass
 class Backoff:
     first_s: float = 0.2
     max_s: float = 30.0
@@ -46,107 +64,236 @@ class BatchWriter:
     def __init__(
         self,
         client: InfluxClient,
+        spool: Spool,
         *,
         max_points: int,
         max_age_s: float,
-        max_pending_messages: int = 20_000,
+        max_pending_bytes: int = 16 * 1024 * 1024,
+        retry_window_s: float = 2.0,
         backoff: Backoff | None = None,
-        on_dead_point: Callable[[str, str], None] | None = None,
+        dead_letters: DeadLetterFile | None = None,
+        ensure_store: Callable[[], None] | None = None,
+        adopted: list[Spool] | None = None,
     ) -> None:
+        """`adopted`: spools of ingest processes that are gone, drained after our own."""
         self.client = client
+        self.spool = spool
+        self.adopted = adopted or []
         self.max_points = max_points
         self.max_age_s = max_age_s
+        self.retry_window_s = retry_window_s
         self.backoff = backoff or Backoff()
-        self.on_dead_point = on_dead_point or _log_dead_point
-        self._queue: queue.Queue[Pending] = queue.Queue(maxsize=max_pending_messages)
-        self._stop = threading.Event()
+        self.dead_letters = dead_letters
+        self._ensure_store = ensure_store
+        self.inbox = Inbox(max_pending_bytes)
+        self._acker: Acker = lambda _tokens: None
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
+        self._up = True
+        self._schema_ok = ensure_store is None
+        self._probe_attempt = 0
+        self._next_probe = 0.0
+        self._held: tuple[list[Pending], bytes] | None = None
+        self._extra: list[str] = []  # dead letters of refused points, for the next batch
+        metrics.PENDING_MESSAGES.set_function(self.pending_messages)
+        metrics.PENDING_BYTES.set_function(lambda: self.inbox.size)
+        metrics.SPOOL_BYTES.set(self._spooled_bytes())
 
-    def start(self) -> None:
+    # --- the other threads' side -----------------------------------------------------------
+
+    def start(self, acker: Acker) -> None:
+        """`acker(tokens)` acknowledges messages; called from the writer thread."""
+        self._acker = acker
         self._thread.start()
 
-    def submit(self, lines: list[str], ack: Ack | None) -> None:
-        """Queue one message's points; blocks while the queue is full (back-pressure)."""
-        self._queue.put(Pending(lines, ack))
+    def submit(self, lines: list[str], token: object | None, *, bounded: bool = True) -> bool:
+        """Hand over one message's points (blocks only past the inbox bound; see inbox.py)."""
+        return self.inbox.put(lines, token, bounded=bounded)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Flush what is queued if InfluxDB answers, then stop; unflushed work stays unacked."""
-        self._stop.set()
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Store what is queued (InfluxDB or spool) and ack it, then stop. A batch held
+        because the spool is full stays unacked, so the broker delivers it again. The
+        timeout outlasts one InfluxDB request timeout plus the retry window."""
+        self._stopping.set()
+        self.inbox.close()
         self._thread.join(timeout_s)
 
-    def backlog(self) -> int:
-        return self._queue.qsize()
+    @property
+    def store_up(self) -> bool:
+        return self._up
+
+    def pending_messages(self) -> int:
+        """Messages received and not yet stored: in the inbox, or held for a full spool."""
+        held = self._held
+        return len(self.inbox) + (len(held[0]) if held is not None else 0)
+
+    # --- the writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        while not (self._stop.is_set() and self._queue.empty()):
-            batch = self._collect()
-            if batch and not self._flush(batch):
-                return
-
-    def _collect(self) -> list[Pending]:
-        batch: list[Pending] = []
-        points = 0
-        deadline = time.monotonic() + self.max_age_s
-        while points < self.max_points:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                break
+        while True:
             try:
-                item = self._queue.get(timeout=min(timeout, 0.1))
-            except queue.Empty:
-                if self._stop.is_set():
-                    break
-                continue
-            batch.append(item)
-            points += len(item.lines)
-        return batch
+                if not self._step():
+                    return
+            except Exception:  # a bug must not silently stop all acking
+                log.exception("writer failed; going on in 1 s")
+                if self._stopping.wait(1.0):
+                    return
 
-    def _flush(self, batch: list[Pending]) -> bool:
-        lines = [ln for item in batch for ln in item.lines]
-        started = time.perf_counter()
-        if lines and not self._write_all(lines):
-            return False  # stopping while InfluxDB is down: left unacked, so redelivered
-        metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
-        metrics.BATCH_POINTS.observe(len(lines))
-        metrics.POINTS_WRITTEN.inc(len(lines))
-        for item in batch:
-            if item.ack is not None:
-                item.ack()
+    def _step(self) -> bool:
+        """One unit of work; False when stopped and nothing is left to do."""
+        if not self.spool.empty() and self._may_write():
+            self._drain_one(self.spool)
+            return True
+        if self.adopted and self._may_write():
+            self._drain_one(self.adopted[0])
+            if self.adopted[0].empty():
+                self.adopted.pop(0).close()
+            return True
+        if self._held is not None:
+            if self._stopping.is_set():
+                return False
+            batch, body = self._held
+        else:
+            batch = self.inbox.take(self.max_points, self.max_age_s, wait_s=0.25)
+            if not batch and not self._extra:
+                if self.dead_letters is not None:
+                    self.dead_letters.flush()
+                return not (self._stopping.is_set() and len(self.inbox) == 0)
+            body = self._body(batch)
+        self._dispose(batch, body)
         return True
 
-    def _write_all(self, lines: list[str]) -> bool:
-        """Store `lines`, splitting around points InfluxDB refuses. False if told to stop."""
-        try:
-            return self._write_retrying(lines)
-        except StoreRejected as exc:
-            if len(lines) == 1:
-                self.on_dead_point(lines[0], str(exc))
-                return True
-            middle = len(lines) // 2
-            return self._write_all(lines[:middle]) and self._write_all(lines[middle:])
+    def _dispose(self, batch: list[Pending], body: bytes) -> None:
+        tokens = [item.token for item in batch if item.token is not None]
+        if self.spool.empty() and self._may_write() and self._store(body, retry=self._up):
+            self._done(tokens)
+            return
+        if self.spool.append(body):
+            metrics.SPOOLED_BATCHES.inc()
+            metrics.SPOOL_BYTES.set(self._spooled_bytes())
+            self._done(tokens)
+            return
+        if self._held is None:
+            log.warning(
+                "spool full (%d bytes): not acking until InfluxDB is back; the broker holds "
+                "the backlog",
+                self.spool.size,
+            )
+            metrics.SPOOL_FULL.set(1)
+        self._held = (batch, body)
+        self._stopping.wait(max(0.0, self._next_probe - time.monotonic()))
 
-    def _write_retrying(self, lines: list[str]) -> bool:
-        body = "\n".join(lines).encode()
+    def _done(self, tokens: list[object]) -> None:
+        self._held = None
+        metrics.SPOOL_FULL.set(0)
+        if tokens:
+            self._acker(tokens)
+            metrics.ACKED.inc(len(tokens))
+        if self.dead_letters is not None:
+            self.dead_letters.flush()
+
+    def _drain_one(self, spool: Spool) -> None:
+        body = spool.peek()
+        if body is None:
+            metrics.SPOOL_BYTES.set(self._spooled_bytes())
+            return
+        if self._store(body, retry=False):
+            spool.advance()
+            metrics.DRAINED_BATCHES.inc()
+            metrics.SPOOL_BYTES.set(self._spooled_bytes())
+            if spool.empty():
+                log.info("spool %s drained", spool.directory)
+
+    def _spooled_bytes(self) -> int:
+        return self.spool.size + sum(spool.size for spool in self.adopted)
+
+    def _body(self, batch: list[Pending]) -> bytes:
+        lines = [ln for item in batch for ln in item.lines]
+        if self._extra:
+            lines += self._extra
+            self._extra = []
+        return "\n".join(lines).encode()
+
+    # --- talking to InfluxDB ---------------------------------------------------------------
+
+    def _may_write(self) -> bool:
+        """True while InfluxDB is up, and once per backoff interval (a probe) while down."""
+        return self._up or time.monotonic() >= self._next_probe
+
+    def _store(self, body: bytes, *, retry: bool) -> bool:
+        """Store `body`, splitting around refused points. False: InfluxDB is unavailable."""
+        started = time.perf_counter()
+        give_up = time.monotonic() + (self.retry_window_s if retry else 0.0)
         attempt = 0
         while True:
             try:
-                self.client.write(body)
-                metrics.STORE_UP.set(1)
-                return True
+                if not self._schema_ok and self._ensure_store is not None:
+                    self._ensure_store()
+                    self._schema_ok = True
+                self._write_splitting(body)
             except (StoreUnavailable, StoreUnauthorized) as exc:
-                metrics.STORE_UP.set(0)
                 metrics.WRITE_RETRIES.inc()
                 retry_after = exc.retry_after_s if isinstance(exc, StoreUnavailable) else None
                 delay = self.backoff.delay(attempt, retry_after)
-                if attempt == 0 or attempt % 10 == 0:
-                    log.warning(
-                        "write of %d points failed (%s); retrying in %.1fs", len(lines), exc, delay
-                    )
                 attempt += 1
-                if self._stop.wait(delay):
+                stop_trying = retry_after is not None or time.monotonic() + delay > give_up
+                if stop_trying or self._stopping.wait(delay):
+                    self._went_down(exc, retry_after)
                     return False
+                continue
+            except StoreError as exc:  # ensure_store refused (e.g. no admin rights)
+                self._went_down(exc, None)
+                return False
+            self._came_up()
+            metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
+            lines = body.count(b"\n") + 1
+            metrics.POINTS_WRITTEN.inc(lines)
+            metrics.BATCH_POINTS.observe(lines)
+            return True
 
+    def _write_splitting(self, body: bytes) -> None:
+        try:
+            self.client.write(body)
+        except StoreRejected as exc:
+            if exc.status == 404:  # database not found: never drop data for that
+                self._schema_ok = False
+                raise StoreUnavailable(f"InfluxDB database missing: {exc}") from exc
+            lines = body.split(b"\n")
+            if len(lines) == 1:
+                self._dead_point(body.decode("utf-8", "replace"), str(exc))
+                return
+            middle = len(lines) // 2
+            self._write_splitting(b"\n".join(lines[:middle]))
+            self._write_splitting(b"\n".join(lines[middle:]))
 
-def _log_dead_point(point: str, reason: str) -> None:
-    metrics.POINTS_DEAD.inc()
-    log.error("InfluxDB refused a point, dropped: %s (%s)", point[:300], reason)
+    def _dead_point(self, point: str, error: str) -> None:
+        metrics.POINTS_DEAD.inc()
+        letter = refused_point(point, error, time.time_ns())
+        metrics.REJECTED.labels(letter.partner, letter.reason).inc()
+        log.error("InfluxDB refused a point (dead-lettered): %s (%s)", point[:300], error)
+        if self.dead_letters is not None:
+            self.dead_letters.add(letter)
+        if not point.startswith("rejected,"):  # a refused dead letter is kept in the file only
+            self._extra.append(dead_letter_line(letter))
+
+    def _went_down(self, exc: StoreError, retry_after_s: float | None) -> None:
+        delay = self.backoff.delay(self._probe_attempt, retry_after_s)
+        self._probe_attempt += 1
+        self._next_probe = time.monotonic() + delay
+        metrics.STORE_UP.set(0)
+        if self._up:
+            log.warning(
+                "InfluxDB unavailable (%s): spooling batches to %s", exc, self.spool.directory
+            )
+        elif isinstance(exc, StoreUnauthorized) or self._probe_attempt % 10 == 0:
+            log.error("InfluxDB still unavailable (%s); next try in %.1f s", exc, delay)
+        self._up = False
+
+    def _came_up(self) -> None:
+        if not self._up:
+            log.info(
+                "InfluxDB answers again; draining %d spooled bytes first", self._spooled_bytes()
+            )
+        self._up = True
+        self._probe_attempt = 0
+        metrics.STORE_UP.set(1)

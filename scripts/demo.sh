@@ -15,6 +15,11 @@ if [ -z "${MAINPORT_MQTT_PORT:-}" ] && in_use 1883; then
   echo "demo: port 1883 is in use (a system mosquitto?); left alone, using $MAINPORT_MQTT_PORT for MQTT" >&2
   export MAINPORT_MQTT_PORT
 fi
+if [ -z "${MAINPORT_MQTT_TLS_PORT:-}" ] && in_use 8883; then
+  MAINPORT_MQTT_TLS_PORT=$(free)
+  echo "demo: port 8883 is in use; left alone, using $MAINPORT_MQTT_TLS_PORT for MQTT over TLS" >&2
+  export MAINPORT_MQTT_TLS_PORT
+fi
 if [ -z "${MAINPORT_INFLUX_URL:-}" ] && in_use 8086; then
   port=$(free)
   echo "demo: port 8086 is in use (a system influxd?); left alone, using $port for InfluxDB" >&2

@@ -4,11 +4,15 @@ Why v1 and not `influxdb-client`: Debian's InfluxDB is 1.6, which has no /api/v2
 is served by 1.x, 2.x (DBRP compat) and 3.x alike (SPEC). Errors are translated where they enter
 into three exceptions, each saying whether a retry can help.
 
-Write policy (after Telegraf's influxdb_v2 output):
+Write policy (after Telegraf's influxdb_v2 output; ingest/writer.py applies it):
   2xx            stored
   413            batch too large: split and retry the halves   -> StoreRejected
-  400, 404, 422  bad data: split to find and drop the bad point -> StoreRejected
-  401, 403       credentials wrong: fail loudly, drop nothing  -> StoreUnauthorized
+  400, 422       bad data: split to find the refused points, which go to the dead-letter store
+                 while the rest is written                     -> StoreRejected
+  404            database not found: the writer creates the schema again and keeps the data
+                                                               -> StoreRejected (status 404)
+  401, 403       credentials wrong: fail loudly, drop nothing (the ingest spools)
+                                                               -> StoreUnauthorized
   429, 502-504   overloaded: back off, honour Retry-After      -> StoreUnavailable
   other 5xx      retry with backoff (1.6 answers bursts with 500 "error syncing wal" and may
                  have stored the batch anyway, so every write must be safe to repeat)
@@ -87,6 +91,8 @@ def parse_query_response(status: int, body: bytes) -> list[list[Series]]:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise StoreUnavailable(f"InfluxDB sent a non-JSON answer ({status})") from exc
+    if not isinstance(doc, dict):
+        raise StoreUnavailable(f"InfluxDB sent an unexpected answer ({status}): {body[:100]!r}")
     if status >= 400 or "error" in doc:
         raise StoreRejected(str(doc.get("error", f"HTTP {status}")), status)
     results: list[list[Series]] = []
@@ -165,9 +171,12 @@ class _Base:
 class InfluxClient(_Base):
     """Blocking client, one kept-alive connection; for the ingest writer and the CLI."""
 
-    def __init__(self, url: str, db: str, **kwargs: Any) -> None:
+    def __init__(
+        self, url: str, db: str, *, transport: httpx.BaseTransport | None = None, **kwargs: Any
+    ) -> None:
+        """`transport` replaces the network, for tests of the write policy only."""
         super().__init__(url, db, **kwargs)
-        self._http = httpx.Client(timeout=self._timeout, auth=self._auth)
+        self._http = httpx.Client(timeout=self._timeout, auth=self._auth, transport=transport)
 
     def close(self) -> None:
         self._http.close()

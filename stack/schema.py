@@ -8,7 +8,7 @@ Measurements (all in the `raw` retention policy, the database default):
 | status      | partner, device       | online (int 1/0)                      | status msg     |
 | messages    | partner, device, type | bytes (int)                           | accepted msg   |
 | counters    | partner, switch, port | in_octets, out_octets, up (int)       | counters msg   |
-| rejected    | partner, reason       | topic, excerpt, detail (str), bytes   | rejected msg   |
+| rejected    | partner, reason       | topic, excerpt, detail (str), bytes   | dead letter    |
 | ingest_link | client                | connected (int 1/0)                   | (dis)connect   |
 
 Every point's key is (measurement, tags, device timestamp), so a redelivered message overwrites

@@ -28,6 +28,16 @@ def find_binary(name: str, *extra_dirs: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsListener:
+    """MQTT over TLS on `port` (same host, same logins and ACL as the plain listener)."""
+
+    port: int
+    certfile: Path
+    keyfile: Path
+    host: str | None = None  # default: the plain listener's host
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerConfig:
     host: str
     port: int
@@ -37,7 +47,13 @@ class BrokerConfig:
     # peak rate: 2M messages is 33 min at 1000 msg/s, bounded in bytes to keep memory sane.
     max_queued_messages: int = 2_000_000
     max_queued_bytes: int = 1024 * 1024 * 1024
-    max_inflight_messages: int = 100
+    # Unacked QoS 1 messages the broker sends one client before waiting for acks. The ingest
+    # acks a message only once its batch is stored, so this window must hold a few batches
+    # (10,000 points ≈ 5000 messages each) or the ingest idles between writes. (Mosquitto
+    # 2.0.11 does not reliably honour it once acks flow, so the ingest bounds its memory itself:
+    # README, "Ingest: delivery guarantees and sizing".)
+    max_inflight_messages: int = 20_000
+    tls: TlsListener | None = None
 
     @property
     def conf_file(self) -> Path:
@@ -71,6 +87,19 @@ log_type notice
 log_type information
 log_timestamp_format %Y-%m-%dT%H:%M:%S
 connection_messages true
+{_tls_listener(cfg)}"""
+
+
+def _tls_listener(cfg: BrokerConfig) -> str:
+    # With per_listener_settings false, allow_anonymous, password_file and acl_file above hold
+    # for this listener too: TLS changes the transport, never who may do what.
+    if cfg.tls is None:
+        return ""
+    return f"""
+listener {cfg.tls.port} {cfg.tls.host or cfg.host}
+certfile {cfg.tls.certfile}
+keyfile {cfg.tls.keyfile}
+tls_version tlsv1.2
 """
 
 

@@ -27,10 +27,11 @@ from stack.broker_access import (
     account_username,
     write_broker_files,
 )
+from stack.grants import GrantLog
 from stack.influx import InfluxClient
 from stack.processes import Child, free_port, port_in_use
 from stack.schema import ensure_schema
-from stack.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+from stack.services import BrokerConfig, InfluxConfig, TlsListener, start_broker, start_influxd
 from stack.settings import Settings
 
 MAX_RESTARTS = 5
@@ -54,14 +55,33 @@ def check_ports(settings: Settings) -> None:
     influx_host, influx_port = influx_endpoint(settings)
     for what, env, host, port in (
         ("MQTT", "MAINPORT_MQTT_PORT", settings.mqtt_host, settings.mqtt_port),
+        (
+            "MQTT over TLS",
+            "MAINPORT_MQTT_TLS_PORT",
+            settings.mqtt_tls_host or settings.mqtt_host,
+            settings.mqtt_tls_port,
+        ),
         ("InfluxDB", "MAINPORT_INFLUX_URL", influx_host, influx_port),
         ("API", "MAINPORT_API_PORT", settings.api_host, settings.api_port),
     ):
-        if port_in_use(host, port):
+        if port and port_in_use(host, port):
             raise StackError(
                 f"port {port} ({what}) is already in use on {host}; "
                 f"stop what holds it or choose another with {env}"
             )
+
+
+def broker_tls(settings: Settings) -> TlsListener | None:
+    """The TLS listener: the operator's certificate, else a local CA's (made on first use)."""
+    if not settings.mqtt_tls_port:
+        return None
+    port, host = settings.mqtt_tls_port, settings.mqtt_tls_host
+    if settings.mqtt_tls_certfile is not None and settings.mqtt_tls_keyfile is not None:
+        return TlsListener(port, settings.mqtt_tls_certfile, settings.mqtt_tls_keyfile, host)
+    from stack.tls import ensure_local_tls
+
+    files = ensure_local_tls(settings.tls_dir, [settings.mqtt_host, host or ""])
+    return TlsListener(port, files.cert, files.key, host)
 
 
 @dataclass
@@ -125,11 +145,16 @@ class Stack:
                     account_username(partner.id, "sim"),
                     store.issue(partner.id, label="sim", runtime=True),
                 )
-        write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir)
+        grants = GrantLog(s.grants_file).active()
+        write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir, grants)
 
-        broker = start_broker(BrokerConfig(s.mqtt_host, s.mqtt_port, self.broker_dir), log_dir)
+        tls = broker_tls(s)
+        broker = start_broker(
+            BrokerConfig(s.mqtt_host, s.mqtt_port, self.broker_dir, tls=tls), log_dir
+        )
         self.children.append(Supervised(broker))
-        say(f"broker up on {s.mqtt_host}:{s.mqtt_port} (pid {broker.pid})")
+        tls_note = f", TLS on {tls.port}" if tls else ""
+        say(f"broker up on {s.mqtt_host}:{s.mqtt_port}{tls_note} (pid {broker.pid})")
         influx_host, influx_port = influx_endpoint(s)
         influxd = start_influxd(
             InfluxConfig(influx_host, influx_port, s.data_dir / "influxdb"), log_dir

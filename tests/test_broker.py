@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.conftest import Broker
+from stack.broker_access import reload_broker, write_broker_files
+from stack.services import BrokerConfig, TlsListener, mosquitto_conf
+from tests.access_common import Session, barrier
+from tests.conftest import Broker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +75,86 @@ def test_a_partner_cannot_publish_into_another_partners_topics(broker: Broker) -
         client.disconnect()
         client.loop_stop()
     assert received == ["mainport/woonbron/own-1/telemetry", "mainport/woonbron/own-2/telemetry"]
+
+
+# --- Applying a change: SIGHUP reload without dropping anyone who still may connect -------------
+
+
+def _reload(broker: Broker) -> None:
+    write_broker_files(broker.store, broker.registry, "mainport", broker.directory)
+    assert reload_broker(broker.directory / "mosquitto.pid")
+
+
+def test_reload_keeps_connected_clients_and_their_subscriptions(broker: Broker) -> None:
+    woonbron = Session(broker.host, broker.port, "woonbron", broker.passwords["woonbron"])
+    assert woonbron.connect() == "Success"
+    woonbron.subscribe("mainport/woonbron/#")
+
+    # Another partner gets an extra login: both files are rewritten and the broker reloads.
+    broker.store.issue("drechtsteden-datacenter", label="reload-test")
+    _reload(broker)
+
+    barrier(woonbron, woonbron, "mainport/woonbron/after-reload/telemetry")
+    woonbron.close()
+    assert woonbron.disconnects == ["Normal disconnection"]  # ours; the broker sent none
+
+
+def test_rotating_a_password_disconnects_the_old_sessions_and_refuses_the_old_password(
+    broker: Broker,
+) -> None:
+    old = broker.store.issue("woonbron", label="rotate-test")
+    _reload(broker)
+    device = Session(broker.host, broker.port, "woonbron.rotate-test", old)
+    assert device.connect() == "Success"
+
+    new = broker.store.issue("woonbron", label="rotate-test")
+    _reload(broker)
+
+    wait_for(lambda: bool(device.disconnects), 10, "the broker to drop the rotated session")
+    device.close()
+    assert _connect_result(broker, "woonbron.rotate-test", old) == "Not authorized"
+    assert _connect_result(broker, "woonbron.rotate-test", new) == "Success"
+
+
+def test_a_revoked_login_is_disconnected_and_refused(broker: Broker) -> None:
+    password = broker.store.issue("woonbron", label="revoke-test")
+    _reload(broker)
+    device = Session(broker.host, broker.port, "woonbron.revoke-test", password)
+    assert device.connect() == "Success"
+
+    assert broker.store.revoke("woonbron.revoke-test")
+    _reload(broker)
+
+    wait_for(lambda: bool(device.disconnects), 10, "the broker to drop the revoked session")
+    device.close()
+    assert _connect_result(broker, "woonbron.revoke-test", password) == "Not authorized"
+
+
+def test_reload_never_signals_a_process_that_is_not_this_broker(tmp_path: Path) -> None:
+    # The pid file outlives the broker and pids are reused: SIGHUP would kill a stranger.
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "mosquitto.pid").write_text(f"{stranger.pid}\n")
+        assert not reload_broker(tmp_path / "mosquitto.pid")
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_reload_finds_the_running_broker_by_its_config(broker: Broker) -> None:
+    assert reload_broker(broker.directory / "mosquitto.pid")
+    assert not reload_broker(broker.directory / "no-such.pid")
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_every_generated_config_refuses_anonymous_clients(tls: bool, tmp_path: Path) -> None:
+    listener = TlsListener(8883, tmp_path / "c.crt", tmp_path / "c.key") if tls else None
+    conf = mosquitto_conf(BrokerConfig("127.0.0.1", 1883, tmp_path, tls=listener))
+    lines = conf.splitlines()
+    # One global setting, not per listener: a later listener cannot switch anonymous back on.
+    assert "per_listener_settings false" in lines
+    assert [line for line in lines if line.startswith("allow_anonymous")] == [
+        "allow_anonymous false"
+    ]
+    assert sum(line.startswith("listener ") for line in lines) == (2 if tls else 1)

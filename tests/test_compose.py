@@ -25,7 +25,7 @@ import yaml
 
 import stack.cli
 from domain.registry import load_registry
-from simulators.network import credentials_from_json
+from simulators.simulation import credentials_from_json
 from stack.broker_access import AccountStore, hash_password
 from stack.settings import Settings
 

@@ -200,14 +200,6 @@ def test_query_non_json_answer_is_unavailable() -> None:
         parse_query_response(200, b"<html>bad gateway</html>")
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG stack/influx.py parse_query_response: a JSON answer that is not an object reaches "
-        "`doc.get`/`in` and leaks AttributeError/TypeError instead of a StoreError"
-    ),
-    raises=AssertionError,
-    strict=True,
-)
 @pytest.mark.parametrize("body", [b"[]", b"null", b'"ok"'])
 def test_query_json_answer_that_is_not_an_object_is_unavailable(body: bytes) -> None:
     try:

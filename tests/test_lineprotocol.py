@@ -157,7 +157,7 @@ def test_key_ending_in_a_backslash_is_refused(where: str) -> None:
     tags = {"k\\": "v"} if where == "tag key" else {"k": "v\\"} if where == "tag value" else {}
     fields = {"f\\": 1.0} if where == "field key" else {"f": 1.0}
 
-    with pytest.raises(ValueError, match="ends in a backslash"):
+    with pytest.raises(ValueError, match="backslash before a separator or at its end"):
         line("m", tags, fields, 0)
 
 
@@ -165,14 +165,6 @@ def test_backslash_inside_a_key_is_kept() -> None:
     assert escape_key("a\\b") == "a\\b"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG domain/lineprotocol.py _MEASUREMENT/_KEY: newline and CR become an unescaped "
-        "space, which splits the point; map them to an escaped space (r'\\ ')"
-    ),
-    raises=AssertionError,
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("measurement", "tags", "field_key"),
     [("m", {"k": "a\nb"}, "f"), ("m", {"k\r": "v"}, "f"), ("m", {}, "f\nk"), ("m\nx", {}, "f")],
@@ -184,26 +176,10 @@ def test_newline_in_a_name_is_escaped_or_refused(
     assert not breaks_the_point(measurement, tags, field_key)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG domain/lineprotocol.py escape_key: a backslash before an escaped ',', '=' or ' ' "
-        "turns the escape into an escaped backslash followed by a bare separator"
-    ),
-    raises=AssertionError,
-    strict=True,
-)
 def test_backslash_before_a_space_in_a_field_key_is_escaped_or_refused() -> None:
     assert not breaks_the_point("m", {}, "a\\ b")
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG domain/lineprotocol.py escape_measurement: unlike escape_key it does not refuse a "
-        "trailing backslash, which escapes the space after the measurement"
-    ),
-    raises=AssertionError,
-    strict=True,
-)
 def test_measurement_ending_in_a_backslash_is_refused() -> None:
     try:
         point = line("m\\", {}, {"v": 1.0}, 0)
@@ -255,7 +231,7 @@ def test_non_finite_floats_are_refused(value: float) -> None:
 # --- properties --------------------------------------------------------------------------
 
 # Names escape_key can carry today: no newline and no backslash at the end or directly before
-# a character it escapes (see the xfails above); backslashes elsewhere are fine.
+# a character it escapes; backslashes elsewhere are fine.
 SAFE_NAME = st.text(st.characters(codec="utf-8", exclude_characters="\n\r"), min_size=1).filter(
     lambda s: re.search(r"\\(?=[ ,=]|$)", s) is None
 )
@@ -295,11 +271,6 @@ def test_string_field_values_of_any_text_stay_one_section(string_value: str) -> 
     assert parts[1].endswith(",n=1i")
 
 
-@pytest.mark.xfail(
-    reason="BUG domain/lineprotocol.py: see the newline and backslash xfails above",
-    raises=AssertionError,
-    strict=True,
-)
 @settings(max_examples=300, deadline=None)
 @given(tag_value=ANY_NAME, field_key=ANY_NAME)
 @example(tag_value="a\nb", field_key="f")

@@ -1,21 +1,25 @@
-"""simulators.models and the pure parts of simulators.network: deterministic, plausible payloads
-that the ingest accepts, and counters that grow within the port's capacity."""
+"""simulators.models: plausible, deterministic signals; counters within the port's capacity."""
 
 from __future__ import annotations
 
-import math
-
-import orjson
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.messages import Counters, Telemetry, parse_message
-from domain.timestamps import seconds_to_ns
-from simulators.models import metrics_for, port_rate_fraction
-from simulators.network import SimDevice, SimPort, advance_port, telemetry_payload
+from simulators.models import (
+    CHUNK,
+    M2_TIDE_S,
+    device_values,
+    initial_octets,
+    metrics_of,
+    noise_chunk,
+    params,
+    phase_ms,
+    port_fractions,
+)
 
-T = 1_795_000_000.25  # epoch seconds, 2026-11-18
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a Thursday
 SEED = 7
 KINDS = [
     "air-quality",
@@ -30,165 +34,110 @@ KINDS = [
 ]
 
 
-def device(kind: str = "air-quality", *, senml: bool = False) -> SimDevice:
-    return SimDevice("gemeente-dordrecht", "aq-1", kind, 60, senml)
-
-
-def port(capacity_mbps: float = 1000) -> SimPort:
-    return SimPort("dmd-core-1", "xe-0-0-1", capacity_mbps, 60)
-
-
-def octets(payload: bytes) -> tuple[int, int]:
-    doc = orjson.loads(payload)
-    return doc["in_octets"], doc["out_octets"]
-
-
-# --- telemetry ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("senml", [False, True])
-def test_same_inputs_give_the_same_bytes(senml: bool) -> None:
-    dev = device(senml=senml)
-
-    assert telemetry_payload(dev, T, SEED) == telemetry_payload(dev, T, SEED)
-
-
-def test_another_seed_or_device_gives_other_values() -> None:
-    base = metrics_for("noise", "n-1", T, SEED)
-
-    assert metrics_for("noise", "n-1", T, SEED + 1) != base
-    assert metrics_for("noise", "n-2", T, SEED) != base
+def series(kind: str, start_ms: int, step_s: float, n: int, seed: int = SEED) -> list[np.ndarray]:
+    """n samples of one device, the way the plan computes them (chunked noise)."""
+    times = start_ms + (np.arange(n, dtype=np.int64) * int(step_s * 1000))
+    p = params(seed, 1234)
+    out: list[list[float]] = [[] for _ in metrics_of(kind)]
+    for lo in range(0, n, CHUNK):
+        z, _ = noise_chunk(seed, 1234, lo // CHUNK)
+        chunk = times[lo : lo + CHUNK]
+        for col, values in zip(out, device_values(kind, chunk, z, p, step_s), strict=True):
+            col.extend(values.tolist())
+    return [np.array(c) for c in out]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_metric_values_are_plain_finite_floats(kind: str) -> None:
-    for t in (T, T + 3_600 * 7.5, T + 3_600 * 17.5, T + 86_400 * 200):
-        metrics = metrics_for(kind, "dev-1", t, SEED)
+def test_values_are_finite_and_rounded_to_the_metric_precision(kind: str) -> None:
+    cols = series(kind, T0_MS, 60, 2000)
 
-        assert metrics
-        for value in metrics.values():
-            assert type(value) is float
-            assert math.isfinite(value)
+    for col, metric in zip(cols, metrics_of(kind), strict=True):
+        assert np.isfinite(col).all()
+        assert np.allclose(col, np.round(col, metric.decimals))
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    kind=st.sampled_from(KINDS),
-    t=st.floats(min_value=0, max_value=4e9),
-    seed=st.integers(min_value=0, max_value=2**32),
-)
-def test_metric_values_are_finite_for_any_time_and_seed(kind: str, t: float, seed: int) -> None:
-    assert all(math.isfinite(v) for v in metrics_for(kind, "dev-1", t, seed).values())
+def test_same_seed_same_values_other_seed_other_values() -> None:
+    a = series("noise", T0_MS, 60, 100)[0]
+
+    assert np.array_equal(a, series("noise", T0_MS, 60, 100)[0])
+    assert not np.array_equal(a, series("noise", T0_MS, 60, 100, seed=SEED + 1)[0])
 
 
-def test_json_payload_is_ts_and_metrics() -> None:
-    doc = orjson.loads(telemetry_payload(device("temperature"), T, SEED))
+def test_water_level_follows_the_m2_tide() -> None:
+    level = series("water-level", T0_MS, 300, 12 * 24 * 6)[0]  # six days, every 5 minutes
+    spectrum = np.abs(np.fft.rfft(level - level.mean()))
+    freqs = np.fft.rfftfreq(len(level), d=300)
 
-    assert doc == {
-        "ts": 1_795_000_000.25,
-        "metrics": metrics_for("temperature", "aq-1", T, SEED),
-    }
-    assert set(doc["metrics"]) == {"temperature", "humidity"}
-
-
-def test_senml_payload_has_base_name_and_time_on_the_first_record_only() -> None:
-    pack = orjson.loads(telemetry_payload(device("air-quality", senml=True), T, SEED))
-    metrics = metrics_for("air-quality", "aq-1", T, SEED)
-
-    assert pack == [
-        {"bn": "urn:dev:mainport:aq-1:", "bt": 1_795_000_000.25, "n": "pm25", "v": metrics["pm25"]},
-        {"n": "no2", "v": metrics["no2"]},
-    ]
+    dominant = freqs[1:][np.argmax(spectrum[1:])]
+    assert abs(1 / dominant - M2_TIDE_S) / M2_TIDE_S < 0.05
+    assert 1.2 < level.max() - level.min() < 2.5  # a river tide of well over a metre
 
 
-@pytest.mark.parametrize("senml", [False, True])
-@pytest.mark.parametrize("kind", KINDS)
-def test_simulated_telemetry_is_accepted_by_the_ingest(kind: str, senml: bool) -> None:
-    payload = telemetry_payload(device(kind, senml=senml), T, SEED)
+def test_air_quality_peaks_in_the_weekday_rush_hours() -> None:
+    no2 = series("air-quality", T0_MS + 4 * 86_400_000, 60, 1440)[1]  # Monday 2026-01-05, CET
+    hourly = no2.reshape(24, 60).mean(axis=1)
+    utc_rush = [7, 16]  # 08:00 and 17:00 CET
 
-    msg = parse_message(
-        "mainport/gemeente-dordrecht/aq-1/telemetry", payload, seconds_to_ns(T) + 1_000_000
-    )
-
-    assert isinstance(msg, Telemetry), msg
-    assert msg.ts_ns == seconds_to_ns(T)
-    assert msg.metrics == metrics_for(kind, "aq-1", T, SEED)
+    assert all(hourly[h] > 1.5 * hourly[2] for h in utc_rush)
+    sunday = series("air-quality", T0_MS + 3 * 86_400_000, 60, 1440)[1].reshape(24, 60)
+    assert sunday.mean(axis=1)[7] < hourly[7]
 
 
-def test_energy_meter_reading_grows_with_time() -> None:
-    readings = [
-        metrics_for("energy-meter", "m-1", T + 60 * i, SEED)["energy_kwh"] for i in range(5)
-    ]
+def test_energy_meter_is_cumulative_and_matches_its_power() -> None:
+    energy, power = series("energy-meter", T0_MS, 60, 3 * 1440)
 
-    assert readings == sorted(readings)
-    assert readings[0] < readings[-1]
-
-
-# --- ports -------------------------------------------------------------------------------
+    assert (np.diff(energy) >= 0).all()
+    hours = 3 * 24
+    mean_kw = (energy[-1] - energy[0]) / (hours - 1 / 60)
+    assert abs(mean_kw - power.mean()) / power.mean() < 0.02
 
 
-def test_first_sample_of_a_port_starts_at_zero() -> None:
-    p = port()
+def test_energy_reading_depends_on_the_time_not_on_where_a_run_starts() -> None:
+    whole = series("energy-meter", T0_MS, 60, 600)[0]
+    times = T0_MS + np.arange(300, 310, dtype=np.int64) * 60_000
+    z = np.zeros((10, 4))
 
-    doc = orjson.loads(advance_port(p, T, SEED))
-
-    assert doc == {"ts": 1_795_000_000.25, "in_octets": 0, "out_octets": 0, "oper_status": "up"}
-    assert p.last_t == T
-
-
-def test_port_counters_are_deterministic() -> None:
-    a, b = port(), port()
-    for t in (T, T + 60, T + 120):
-        assert advance_port(a, t, SEED) == advance_port(b, t, SEED)
+    later = device_values("energy-meter", times, z, params(SEED, 1234), 60)[0]
+    assert np.allclose(later, whole[300:310], atol=0.002)
 
 
-def test_port_rate_fraction_stays_between_1_and_90_percent() -> None:
-    fractions = [port_rate_fraction(T + 37 * i, "xe-0-0-1:in", SEED) for i in range(2000)]
+def test_temperature_has_a_daily_cycle_peaking_in_the_afternoon() -> None:
+    temp = series("temperature", T0_MS, 600, 6 * 24 * 7)[0].reshape(7, 144).mean(axis=0)
 
-    assert min(fractions) >= 0.01
-    assert max(fractions) <= 0.9
-
-
-def test_time_going_back_does_not_grow_the_counters() -> None:
-    p = port()
-    advance_port(p, T, SEED)
-    before = octets(advance_port(p, T + 60, SEED))
-
-    assert octets(advance_port(p, T + 30, SEED)) == before
-    assert octets(advance_port(p, T + 30, SEED)) == before
+    peak_hour_cet = (np.argmax(temp) * 10 / 60 + 1) % 24
+    assert 12 <= peak_hour_cet <= 18
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    capacity=st.sampled_from([1.0, 500.0, 1000.0, 10_000.0, 400_000.0]),
-    steps=st.lists(st.floats(min_value=0.001, max_value=3_600), min_size=1, max_size=30),
-    seed=st.integers(min_value=0, max_value=1000),
-)
-def test_counters_only_grow_and_never_exceed_the_port_capacity(
-    capacity: float, steps: list[float], seed: int
-) -> None:
-    p = port(capacity)
-    t = T
-    last = octets(advance_port(p, t, seed))
-    for dt in steps:
-        t += dt
-        now = octets(advance_port(p, t, seed))
-        for old, new in zip(last, now, strict=True):
-            assert new >= old
-            assert new - old <= capacity * 1e6 * dt / 8
-        last = now
+def test_phase_spreads_devices_over_their_interval() -> None:
+    phases = [phase_ms(SEED, h, 60_000) for h in range(200)]
+
+    assert all(0 <= p < 60_000 for p in phases)
+    assert len(set(phases)) > 150
 
 
-def test_simulated_counters_are_accepted_by_the_ingest() -> None:
-    p = port()
-    advance_port(p, T, SEED)
-    payload = advance_port(p, T + 60, SEED)
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32), chunk=st.integers(0, 10**6), port=st.integers(0, 2**32))
+def test_port_traffic_never_exceeds_capacity(seed: int, chunk: int, port: int) -> None:
+    times = (chunk * CHUNK + np.arange(CHUNK, dtype=np.int64)) * 60_000
+    z, _ = noise_chunk(seed, port, chunk)
 
-    msg = parse_message(
-        "mainport/_network/dmd-core-1/xe-0-0-1/counters", payload, seconds_to_ns(T + 61)
-    )
+    f_in, f_out = port_fractions(times, z, params(seed, port))
+    assert (f_in > 0).all() and (f_in <= 0.95).all()
+    assert (f_out > 0).all() and (f_out <= 0.95).all()
 
-    assert isinstance(msg, Counters), msg
-    assert (msg.in_octets, msg.out_octets) == octets(payload)
-    assert msg.in_octets > 0
-    assert msg.up
+
+def test_port_traffic_has_bursts_and_a_daily_profile() -> None:
+    times = T0_MS + np.arange(1440 * 7, dtype=np.int64) * 60_000
+    z = np.concatenate([noise_chunk(SEED, 99, c)[0] for c in range(len(times) // CHUNK + 1)])
+    f_in, _ = port_fractions(times, z[: len(times)], params(SEED, 99))
+
+    hourly = f_in.reshape(7, 24, 60).mean(axis=(0, 2))
+    assert hourly.max() > 2 * hourly.min()
+    assert np.percentile(f_in, 99.9) > np.percentile(f_in, 50) + 0.2  # bursts
+
+
+def test_initial_counters_are_64_bit_some_beyond_2_63() -> None:
+    values = [v for h in range(60) for v in initial_octets(SEED, h)]
+
+    assert all(2**32 <= v < 2**64 for v in values)
+    assert any(v >= 2**63 for v in values)

@@ -168,15 +168,6 @@ def test_issuing_from_two_stores_keeps_both_tokens(store: TokenStore, path: Path
     assert store.authenticate(second) is not None
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG api/tokens.py TokenStore._records: the cache is keyed on st_mtime_ns alone; on "
-        "filesystems with coarse timestamps two saves can share one mtime, and a revoked token "
-        "keeps working in a running API"
-    ),
-    raises=AssertionError,
-    strict=True,
-)
 def test_revocation_is_seen_even_when_the_file_mtime_did_not_change(
     store: TokenStore, path: Path
 ) -> None:

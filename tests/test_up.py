@@ -26,6 +26,7 @@ def _env(data_dir: Path, mqtt: int, influx: int, api: int) -> dict[str, str]:
         MAINPORT_DATA_DIR=str(data_dir),
         MAINPORT_PARTNERS_FILE=str(PARTNERS_FILE),
         MAINPORT_MQTT_PORT=str(mqtt),
+        MAINPORT_MQTT_TLS_PORT=str(free_port()),
         MAINPORT_INFLUX_URL=f"http://127.0.0.1:{influx}",
         MAINPORT_API_PORT=str(api),
         PYTHONUNBUFFERED="1",

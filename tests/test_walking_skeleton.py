@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from api.tokens import OPERATOR, PARTNER, TokenStore
-from simulators.network import Simulation
 from simulators.scenario import Scenario
+from simulators.simulation import Simulation
 from stack.influx import InfluxClient
 from stack.processes import Child, free_port
 from tests.conftest import Broker, stack_env, wait_for
@@ -31,6 +31,12 @@ def test_simulated_devices_show_online_through_the_api(
     operator = tokens.issue(OPERATOR)
     spawn("ingest", ["ingest"], env)
     spawn("api", ["api"], env)
+
+    def ingest_connected() -> bool:
+        # The ingest records its broker link right after subscribing; devices start after that.
+        return bool(influx_db.query('SELECT last("connected") FROM "ingest_link"')[0])
+
+    wait_for(ingest_connected, 60, "the ingest subscribed")
 
     scenario = Scenario(name="skeleton", partners=["woonbron"], speed=1.0, ports=False)
     credentials = {"woonbron": ("woonbron", broker.passwords["woonbron"])}
@@ -53,8 +59,8 @@ def test_simulated_devices_show_online_through_the_api(
             )[0]
             return len(series) == 4
 
-        wait_for(all_online, what="woonbron's devices online")
-        wait_for(telemetry_stored, what="a telemetry message of every device stored")
+        wait_for(all_online, 90, "woonbron's devices online")
+        wait_for(telemetry_stored, 90, "a telemetry message of every device stored")
     finally:
         stop.set()
         runner.join(10)

@@ -1,0 +1,129 @@
+"""Data-sharing grants: a partner shares chosen devices with another partner, and takes it back.
+
+A partner token gives and revokes grants on its own devices only (`PartnerId` answers 403 for
+any other partner); the operator may act for any partner, and the audit log says which token
+did. A change is in force on the API from the next request (the log is re-read when it changes)
+and on the broker as soon as the ACL is rewritten and reloaded, before the response is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+
+from api.deps import CurrentPrincipal, GrantLogDep, PartnerId, RegistryDep, SettingsDep
+from api.models import GrantRequest, GrantResult, GrantView
+from domain.grants import GRANT_ID_PATTERN, AlreadyRevoked, Grant, GrantError, UnknownGrant
+from domain.registry import Registry
+from stack.broker_access import sync_broker
+from stack.settings import Settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["grants"])
+
+AllQuery = Annotated[
+    bool, Query(alias="all", description="Include revoked grants (the full history)")
+]
+
+
+def view(grant: Grant) -> GrantView:
+    return GrantView(
+        id=grant.id,
+        owner=grant.owner,
+        grantee=grant.grantee,
+        device=grant.device,
+        note=grant.note,
+        granted_by=grant.granted_by,
+        granted_at=grant.granted_at,
+        revoked_by=grant.revoked_by,
+        revoked_at=grant.revoked_at,
+        active=grant.active,
+    )
+
+
+@router.get("/grants", response_model=list[GrantView])
+def list_all_grants(
+    principal: CurrentPrincipal, grants: GrantLogDep, include_revoked: AllQuery = False
+) -> list[GrantView]:
+    """The operator sees every grant; a partner those it gave or received."""
+    return [
+        view(g)
+        for g in grants.grants()
+        if (include_revoked or g.active)
+        and (principal.is_operator or g.concerns(principal.partner or ""))
+    ]
+
+
+@router.get("/partners/{partner_id}/grants", response_model=list[GrantView])
+def list_partner_grants(
+    partner_id: PartnerId, grants: GrantLogDep, include_revoked: AllQuery = False
+) -> list[GrantView]:
+    """Grants the partner gave (it is `owner`) and received (it is `grantee`)."""
+    return [
+        view(g) for g in grants.grants() if (include_revoked or g.active) and g.concerns(partner_id)
+    ]
+
+
+@router.post("/partners/{partner_id}/grants", response_model=GrantResult, status_code=201)
+def add_grants(
+    partner_id: PartnerId,
+    body: GrantRequest,
+    principal: CurrentPrincipal,
+    grants: GrantLogDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
+) -> GrantResult:
+    """Share `devices` of this partner with `grantee` (read-only telemetry, broker and API).
+
+    201 with the new grants; 200 when every device was already shared (nothing recorded)."""
+    try:
+        created, existing = grants.add(
+            registry, partner_id, body.grantee, body.devices, principal.actor, body.note
+        )
+    except GrantError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    if created:
+        _apply(settings, registry, request)
+    else:
+        response.status_code = status.HTTP_200_OK
+    return GrantResult(created=[view(g) for g in created], existing=[view(g) for g in existing])
+
+
+@router.delete("/partners/{partner_id}/grants/{grant_id}", response_model=GrantView)
+def revoke_grant(
+    partner_id: PartnerId,
+    grant_id: Annotated[str, Path(pattern=GRANT_ID_PATTERN, description="Grant id")],
+    principal: CurrentPrincipal,
+    grants: GrantLogDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    request: Request,
+) -> GrantView:
+    """Revoke one of this partner's grants; the grantee loses access at once."""
+    try:
+        revoked = grants.revoke(grant_id, principal.actor, owner=partner_id)
+    except UnknownGrant as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except AlreadyRevoked as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    _apply(settings, registry, request)
+    return view(revoked)
+
+
+def _apply(settings: Settings, registry: Registry, request: Request) -> None:
+    """Rewrite the broker's ACL from the grant log and reload it."""
+    if sync_broker(settings, registry):
+        return
+    # No local broker to signal (it runs in its own container, or is down): it reads the
+    # files at its next reload. Said loudly, because until then the broker lags the API.
+    log.warning(
+        "grants changed (%s %s); no local broker reloaded: it applies the new ACL at its "
+        "next reload",
+        request.method,
+        request.url.path,
+    )

@@ -1,0 +1,350 @@
+"""Ground truth: what a run's messages imply under SPEC's definitions, computed independently of
+the platform, so tests can hold the API's uptime and usage figures against it.
+
+Fed the plan's actions as they are executed (`TruthBuilder.add`), it keeps per device its
+observation and offline-event times, per port its counter samples, per partner its message
+counts, and at the end (`result`) applies the definitions: down intervals and incidents with
+causes, link down intervals, counter deltas (resets, glitches), bytes and p95 per partner.
+The JSON shape is documented in `simulators/README.md` ("Ground truth").
+
+It assumes what the plan assumes: the broker and the ingest received every message, the
+ingest was connected the whole time, and a message is received when it is sent (so the
+ingest's 1-year / 10-minute timestamp window is judged against the send time).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from array import array
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from domain.timestamps import format_rfc3339
+from simulators.plan import Action, messages_of
+from simulators.world import Span, World
+
+FORMAT = "mainport-truth"
+VERSION = 1
+BUCKET_MS = 300_000
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    start: int
+    end: int | None
+    """None while still down at the end of the window."""
+    cause: str
+
+
+def merge(spans: list[Span]) -> list[Span]:
+    """Union of intervals as sorted, disjoint, non-empty spans."""
+    out: list[Span] = []
+    for a, b in sorted(s for s in spans if s[1] > s[0]):
+        if out and a <= out[-1][1]:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def overlap(spans: list[Span], lo: int, hi: int) -> int:
+    return sum(max(0, min(b, hi) - max(a, lo)) for a, b in spans)
+
+
+def down_spans(observations: list[int], offline: list[int], timeout: int, end: int) -> list[Span]:
+    """SPEC device uptime: down from an offline event until the next observation, and from
+    m + T until the next observation after every silence longer than T (also at the end)."""
+    obs = np.unique(np.asarray(observations, dtype=np.int64))
+    if len(obs) == 0:
+        return []
+    spans: list[Span] = []
+    nxt = np.append(obs[1:], end)
+    gaps = np.nonzero(nxt - obs > timeout)[0]
+    spans.extend((int(obs[i]) + timeout, int(nxt[i])) for i in gaps)
+    for f in offline:
+        if f < obs[0] or f >= end:
+            continue  # before monitoring began, or outside the window
+        i = int(np.searchsorted(obs, f, side="right"))
+        spans.append((f, int(obs[i]) if i < len(obs) else end))
+    return merge([(a, min(b, end)) for a, b in spans])
+
+
+def incidents(
+    spans: list[Span],
+    events: set[int],
+    link_down: list[Span],
+    end: int,
+    event_cause: str = "offline",
+) -> list[Incident]:
+    """Maximal down intervals with one root cause: `link` when the device's port was down at
+    the start, `event_cause` when an event (offline message, `down` sample) started it, else
+    `timeout`."""
+    out = []
+    for a, b in spans:
+        if any(la <= a < lb for la, lb in link_down):
+            cause = "link"
+        elif a in events:
+            cause = event_cause
+        else:
+            cause = "timeout"
+        out.append(Incident(a, None if b >= end else b, cause))
+    return out
+
+
+def port_down_spans(samples: list[tuple[int, bool]], timeout: int, end: int) -> list[Span]:
+    """SPEC link uptime: down from a `down` sample until the next `up` one, and on silence."""
+    spans: list[Span] = []
+    down_since: int | None = None
+    for k, (t, up) in enumerate(samples):
+        nxt = samples[k + 1][0] if k + 1 < len(samples) else end
+        if nxt - t > timeout:
+            spans.append((t + timeout, nxt))
+        if not up and down_since is None:
+            down_since = t
+        elif up and down_since is not None:
+            spans.append((down_since, t))
+            down_since = None
+    if down_since is not None:
+        spans.append((down_since, end))
+    return merge([(a, min(b, end)) for a, b in spans])
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    t1: int
+    t2: int
+    bytes_in: int
+    bytes_out: int
+    reset: bool
+    glitch: bool
+
+
+def deltas(samples: list[tuple[int, int, int]], capacity_mbps: float) -> list[Delta]:
+    """SPEC fibre usage: new − old, or new after a decrease (a reset); a delta whose rate
+    8·delta/(t2 − t1) exceeds the capacity is a glitch (dropped, not billed)."""
+    out = []
+    for (t1, in1, out1), (t2, in2, out2) in itertools.pairwise(samples):
+        d_in = in2 - in1 if in2 >= in1 else in2
+        d_out = out2 - out1 if out2 >= out1 else out2
+        seconds = (t2 - t1) / 1000
+        limit = capacity_mbps * 1e6
+        glitch = 8 * d_in / seconds > limit or 8 * d_out / seconds > limit
+        out.append(Delta(t1, t2, d_in, d_out, in2 < in1 or out2 < out1, glitch))
+    return out
+
+
+def p95(rates: list[float]) -> float | None:
+    """The rate at index ceil(0.95·n) − 1 of the ascending rates (SPEC billing)."""
+    if not rates:
+        return None
+    ordered = sorted(rates)
+    return float(ordered[math.ceil(0.95 * len(ordered)) - 1])
+
+
+class TruthBuilder:
+    def __init__(self, world: World, grace_factor: float = 3.0) -> None:
+        self.world = world
+        self.grace = grace_factor
+        self.obs: dict[str, array[int]] = defaultdict(lambda: array("q"))
+        self.offline: dict[str, array[int]] = defaultdict(lambda: array("q"))
+        self.samples: dict[str, dict[int, tuple[int, int, bool]]] = defaultdict(dict)
+        self.messages: Counter[str] = Counter()
+        self.mqtt_bytes: Counter[str] = Counter()
+        self.duplicates: Counter[str] = Counter()
+        self.rejected: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def add(self, action: Action) -> None:
+        msg = messages_of(action)
+        if msg is None:
+            return
+        note = msg.note
+        if note.reject is not None:
+            self.rejected[note.partner][note.reject] += 1
+            return
+        if note.duplicate:
+            # Same topic, payload and timestamp: the platform keys points by device time, so
+            # a duplicate overwrites its original and counts once.
+            self.duplicates[note.partner] += 1
+            return
+        if note.kind == "counters":
+            self.samples[note.subject][note.times[0]] = (*note.octets, note.up)
+            return
+        self.messages[note.partner] += 1
+        self.mqtt_bytes[note.partner] += len(msg.payload)
+        if note.kind == "status" and not note.online:
+            self.offline[note.subject].extend(note.times)
+        else:
+            self.obs[note.subject].extend(note.times)
+
+    def result(self, end_ms: int) -> dict[str, Any]:
+        w = self.world
+        start = w.start_ms
+        ports_out, port_down, port_deltas = [], {}, {}
+        for port in w.ports:
+            rows = sorted(self.samples.get(port.key, {}).items())
+            timeout = int(self.grace * port.interval_ms)
+            downs = port_down_spans([(t, up) for t, (_, _, up) in rows], timeout, end_ms)
+            down_samples = {t for t, (_, _, up) in rows if not up}
+            port_down[port.key] = downs
+            ds = deltas([(t, i, o) for t, (i, o, _) in rows], port.capacity_mbps)
+            port_deltas[port.key] = [d for d in ds if start <= d.t2 < end_ms]
+            first = rows[0][0] if rows else None
+            ports_out.append(
+                {
+                    "partner": port.partner,
+                    "switch": port.switch,
+                    "port": port.port,
+                    "capacity_mbps": port.capacity_mbps,
+                    "interval_s": port.interval_ms / 1000,
+                    "samples": len(rows),
+                    **self._uptime(port.partner, first, downs, down_samples, [], end_ms, "down"),
+                    "bytes_in": sum(d.bytes_in for d in port_deltas[port.key] if not d.glitch),
+                    "bytes_out": sum(d.bytes_out for d in port_deltas[port.key] if not d.glitch),
+                    "resets": [_time(d.t2) for d in port_deltas[port.key] if d.reset],
+                    "glitches": [
+                        {"t1": _time(d.t1), "t2": _time(d.t2), "in": d.bytes_in, "out": d.bytes_out}
+                        for d in port_deltas[port.key]
+                        if d.glitch
+                    ],
+                }
+            )
+        devices_out = []
+        for dev in w.devices:
+            obs = list(self.obs.get(dev.key, ()))
+            off = list(self.offline.get(dev.key, ()))
+            timeout = int(self.grace * dev.interval_ms)
+            spans = down_spans(obs, off, timeout, end_ms)
+            link = port_down.get(dev.port, []) if dev.port else []
+            row = self._uptime(
+                dev.partner, min(obs) if obs else None, spans, set(off), link, end_ms
+            )
+            devices_out.append(
+                {
+                    "partner": dev.partner,
+                    "device": dev.id,
+                    "interval_s": dev.interval_ms / 1000,
+                    "port": dev.port,
+                    **row,
+                }
+            )
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "scenario": w.scenario.name,
+            "seed": w.scenario.seed,
+            "start": _time(start),
+            "end": _time(end_ms),
+            "grace_factor": self.grace,
+            "partners": self._partners(devices_out, ports_out, port_deltas),
+            "devices": devices_out,
+            "ports": ports_out,
+        }
+
+    def _uptime(
+        self,
+        partner: str,
+        first: int | None,
+        spans: list[Span],
+        offline: set[int],
+        link: list[Span],
+        end: int,
+        event_cause: str = "offline",
+    ) -> dict[str, Any]:
+        if first is None or first >= end:
+            return {
+                "first_observation": None,
+                "monitored_s": 0.0,
+                "unknown_s": 0.0,
+                "downtime_s": 0.0,
+                "uptime_pct": None,
+                "incidents": [],
+            }
+        maint = merge(
+            [
+                (int(m.start.timestamp() * 1000), int(m.end.timestamp() * 1000))
+                for m in self.world.registry.maintenance
+                if m.covers(partner)
+            ]
+        )
+        monitored = end - first
+        unknown = overlap(maint, first, end)
+        down = sum(b - a - overlap(maint, a, b) for a, b in spans)
+        known = monitored - unknown
+        return {
+            "first_observation": _time(first),
+            "monitored_s": monitored / 1000,
+            "unknown_s": unknown / 1000,
+            "downtime_s": down / 1000,
+            "uptime_pct": 100 * (1 - down / known) if known > 0 else None,
+            "incidents": [
+                {
+                    "start": _time(i.start),
+                    "end": _time(i.end) if i.end is not None else None,
+                    "duration_s": ((i.end if i.end is not None else end) - i.start) / 1000,
+                    "cause": i.cause,
+                }
+                for i in incidents(spans, offline, link, end, event_cause)
+            ],
+        }
+
+    def _partners(
+        self,
+        devices: list[dict[str, Any]],
+        ports: list[dict[str, Any]],
+        port_deltas: dict[str, list[Delta]],
+    ) -> list[dict[str, Any]]:
+        out = []
+        for partner in self.world.registry.partners:
+            if not any(d["partner"] == partner.id for d in devices + ports):
+                continue
+            buckets: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+            for port in self.world.ports:
+                if port.partner == partner.id:
+                    for d in port_deltas[port.key]:
+                        if not d.glitch:
+                            bucket = buckets[d.t2 // BUCKET_MS]
+                            bucket[0] += d.bytes_in
+                            bucket[1] += d.bytes_out
+            own_ports = [p for p in ports if p["partner"] == partner.id]
+            out.append(
+                {
+                    "partner": partner.id,
+                    "uptime_pct": _weighted([d for d in devices if d["partner"] == partner.id]),
+                    "link_uptime_pct": _weighted(own_ports),
+                    "messages": self.messages[partner.id],
+                    "mqtt_bytes": self.mqtt_bytes[partner.id],
+                    "duplicates": self.duplicates[partner.id],
+                    "rejected": dict(sorted(self.rejected[partner.id].items())),
+                    "bytes_in": sum(p["bytes_in"] for p in own_ports),
+                    "bytes_out": sum(p["bytes_out"] for p in own_ports),
+                    "p95_in_bps": p95([8 * b[0] / 300 for b in buckets.values()]),
+                    "p95_out_bps": p95([8 * b[1] / 300 for b in buckets.values()]),
+                    "p95_buckets": len(buckets),
+                }
+            )
+        network = self.rejected.get("_network")
+        if network:
+            out.append(
+                {
+                    "partner": "_network",
+                    "duplicates": self.duplicates["_network"],
+                    "rejected": dict(sorted(network.items())),
+                }
+            )
+        return out
+
+
+def _weighted(rows: list[dict[str, Any]]) -> float | None:
+    known = sum(r["monitored_s"] - r["unknown_s"] for r in rows)
+    if known <= 0:
+        return None
+    return float(100 * (1 - sum(r["downtime_s"] for r in rows) / known))
+
+
+def _time(ms: int) -> str:
+    return format_rfc3339(ms * 1_000_000)
