@@ -46,7 +46,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >&2
-  X
+  apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2
   cleanup_policy
   trap - EXIT
 fi
