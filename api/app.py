@@ -8,8 +8,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
-from api.routes import grants, health, partners, telemetry
+from api.routes import analytics, grants, health, partners, platform, telemetry
 from api.tokens import TokenStore
 from domain.registry import Registry, load_registry
 from stack.grants import GrantLog, GrantLogError
@@ -48,6 +49,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(partners.router)
     app.include_router(telemetry.router)
     app.include_router(grants.router)
+    app.include_router(analytics.router)
+    app.include_router(platform.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
@@ -68,8 +71,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         health.API_REQUESTS.labels(path, request.method, str(response.status_code)).inc()
         return response
 
+    # The dashboard: index.html at `/`, its modules, styles and vendored chart library under
+    # /static/. No caching headers beyond Starlette's ETag/Last-Modified: files change on upgrade.
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     return app

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TypeAlias
 
@@ -61,6 +61,8 @@ _RESERVED_NAMES = frozenset(("time", "partner", "device"))
 _SENML_RELATIVE_S = 2**28
 _U64_LIMIT = 2**64
 _BOM = b"\xef\xbb\xbf"
+_TIME_REASONS = frozenset({"bad_timestamp", "ts_too_old", "ts_in_future"})
+"""Rejections whose reason is the timestamp itself: counted when received."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,9 @@ class Rejected:
     """The topic's partner when a valid slug, "_network" for network topics, else "_unknown"."""
     reason: str
     detail: str
+    ts_ns: int | None = None
+    """The message's own `ts` when it could be read and lies in the accepted window: SPEC counts
+    a rejected message there, so a replay lands in the window it describes."""
 
 
 Message: TypeAlias = Telemetry | TelemetryBatch | Status | Counters | Rejected
@@ -148,7 +153,9 @@ def parse_message(
             return _status(partner, device, payload, received_ns)
         return _counters(device, port, payload, received_ns)
     except _Reject as exc:
-        return _rejected(partner, *exc.args)
+        rejected = _rejected(partner, *exc.args)
+        own = _own_time(payload, received_ns) if exc.args[0] not in _TIME_REASONS else None
+        return rejected if own is None else replace(rejected, ts_ns=own)
 
 
 @lru_cache(maxsize=16_384)
@@ -332,6 +339,18 @@ def _decode(payload: bytes) -> object:
         # problem, not a syntax one. (NaN/Infinity literals are not JSON: malformed.)
         reason = "non_finite_value" if "infinity" in message else "malformed_json"
         raise _Reject(reason, f"not usable JSON: {message}") from None
+
+
+def _own_time(payload: bytes, now: int) -> int | None:
+    """The top-level `ts` of a JSON object payload, when it is valid (rejected messages only:
+    parsing again costs, but only for them)."""
+    try:
+        doc = _decode(payload)
+        if isinstance(doc, dict) and "ts" in doc:
+            return _doc_ts(doc, now)[0]
+    except _Reject:
+        pass
+    return None
 
 
 def _doc_ts(doc: dict[str, object], now: int) -> tuple[int, bool]:

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.registry import MaintenanceWindow
+from domain.spans import Held, Silence
 from domain.timestamps import NS_PER_S
 
 DEFAULT_GRACE_FACTOR = 3
@@ -260,7 +261,58 @@ def _availability(
     seen = marks[i0 : int(np.searchsorted(marks, hi, side="left"))]
     following = np.append(seen[1:], hi)
     silent = seen + timeout < following
-    timeouts = _clip((seen[silent] + timeout, following[silent]), lo, hi)
+    timeouts = (seen[silent] + timeout, following[silent])
+    return _counted(held_down, timeouts, start_ns, lo, hi, ongoing, unknown)
+
+
+def availability_from_spans(
+    *,
+    first_ns: int | None,
+    last_reset_ns: int | None,
+    silences: Iterable[Silence],
+    held: Iterable[Held],
+    timeout_ns: int,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    unknown: Iterable[Interval] = (),
+) -> Availability:
+    """The same figures as `device_availability` / `link_availability`, from the derived
+    records of `domain.spans` instead of every raw event.
+
+    `silences`: at least those ending in `(start_ns, hi]` plus the first ending after `hi`
+    (hi = the capped end); silences of T or less are ignored, so records derived with a
+    smaller timeout still answer. `held`: the runs that overlap the window. `last_reset_ns`:
+    the last sample/observation ever; silence after it runs to `hi`.
+    """
+    hi = max(start_ns, min(end_ns, now_ns))
+    ongoing = end_ns >= now_ns
+    if first_ns is None or first_ns >= hi:
+        return Availability(start_ns, hi, ongoing, 0, 0, 0, ())
+    lo = max(start_ns, first_ns)
+    quiet = [
+        (s.since_ns + timeout_ns, s.until_ns)
+        for s in silences
+        if s.until_ns - s.since_ns > timeout_ns
+    ]
+    if last_reset_ns is not None and last_reset_ns < hi:
+        quiet.append((last_reset_ns + timeout_ns, _NEVER))
+    runs = [(h.start_ns, _NEVER if h.until_ns is None else h.until_ns) for h in held]
+    return _counted(_pairs(runs), _pairs(quiet), start_ns, lo, hi, ongoing, unknown)
+
+
+def _counted(
+    held_down: _Set,
+    timeouts: _Set,
+    start_ns: int,
+    lo: int,
+    hi: int,
+    ongoing: bool,
+    unknown: Iterable[Interval],
+) -> Availability:
+    """Down = held-down spans ∪ timeout spans, within monitored `[lo, hi)`, minus unknown time;
+    each stretch's cause read at its start."""
+    timeouts = _clip(timeouts, lo, hi)
     offline = _merge(_clip(held_down, lo, hi))
     both = (np.concatenate([offline[0], timeouts[0]]), np.concatenate([offline[1], timeouts[1]]))
     down = _merge(both)
@@ -280,6 +332,13 @@ def _availability(
         downtime_ns=int((counted[1] - counted[0]).sum()),
         down=down_list,
     )
+
+
+def _pairs(spans: list[tuple[int, int]]) -> _Set:
+    if not spans:
+        return _empty()
+    pairs = np.array(spans, dtype=np.int64)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def _pct(down_ns: int, known_ns: int) -> float | None:

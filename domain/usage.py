@@ -184,6 +184,28 @@ def p95(buckets: Buckets) -> P95:
     return P95(float(buckets.rates_bps[pick]), int(buckets.start_ns[pick]), index, buckets)
 
 
+def ranks_above_p95(n: int) -> int:
+    """How many of n rates lie above the p95 one: n − 1 − p95_index(n); never decreases as n
+    grows, so the bound for the largest possible n of a window holds for every n."""
+    return n - 1 - p95_index(n)
+
+
+def p95_from_largest(n: int, largest: Buckets) -> P95:
+    """`p95` over n buckets when only the largest ones are at hand: at least
+    `ranks_above_p95(n) + 1` of them (reading the top 5 % of a month costs less than reading it
+    all). The rate is the same as `p95`'s; among buckets of equal rate the one named may differ.
+    `buckets` of the answer holds only the buckets given."""
+    if n == 0:
+        return P95(None, None, None, largest)
+    rank = ranks_above_p95(n)
+    size = largest.octets.size
+    if size <= rank:
+        raise ValueError(f"{size} of the largest buckets given; p95 of {n} needs {rank + 1}")
+    order = np.lexsort((largest.start_ns, largest.octets))  # ascending, as p95 sorts them
+    pick = int(order[size - 1 - rank])
+    return P95(float(largest.rates_bps[pick]), int(largest.start_ns[pick]), p95_index(n), largest)
+
+
 def _samples(
     times_ns: Times, inbound: NDArray[np.uint64], outbound: NDArray[np.uint64]
 ) -> tuple[NDArray[np.int64], NDArray[np.uint64], NDArray[np.uint64]]:

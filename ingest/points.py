@@ -10,6 +10,7 @@ against `domain.lineprotocol.line` for arbitrary valid messages.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 
 from domain.lineprotocol import line
@@ -84,10 +85,17 @@ def counters_line(msg: Counters, partner: str) -> str:
 
 
 def dead_letter(msg: Rejected, topic: str, payload: bytes, received_ns: int) -> DeadLetter:
-    """What the dead-letter store keeps of a rejected message: it is timed at receipt, since
-    a rejected message's own timestamp cannot be trusted."""
+    """What the dead-letter store keeps of a rejected message, timed at its own valid `ts`
+    (SPEC: counted at the message's timestamp) or else when it was received.
+
+    Dead letters share a series per (partner, reason), so two rejected at one device time would
+    overwrite each other: a sub-millisecond offset from a checksum of topic and payload keeps
+    them apart, while a redelivered message still lands on its own point."""
+    time_ns = received_ns
+    if msg.ts_ns is not None:
+        time_ns = msg.ts_ns + zlib.crc32(payload, zlib.crc32(topic.encode())) % 1_000_000
     return DeadLetter(
-        time_ns=received_ns,
+        time_ns=time_ns,
         partner=msg.partner,
         reason=msg.reason,
         topic=topic[:300],

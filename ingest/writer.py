@@ -33,6 +33,8 @@ from typing import Any
 from ingest import metrics
 from ingest.deadletters import DeadLetterFile, refused_point
 from ingest.inbox import Inbox, Pending
+from ingest.markers import RP as MARKERS_RP
+from ingest.markers import touched_lines
 from ingest.points import dead_letter_line
 from ingest.spool import Spool
 from stack.influx import (
@@ -231,6 +233,7 @@ class BatchWriter:
                     self._ensure_store()
                     self._schema_ok = True
                 self._write_splitting(body)
+                self._write_markers(body)
             except (StoreUnavailable, StoreUnauthorized) as exc:
                 metrics.WRITE_RETRIES.inc()
                 retry_after = exc.retry_after_s if isinstance(exc, StoreUnavailable) else None
@@ -250,6 +253,20 @@ class BatchWriter:
             metrics.POINTS_WRITTEN.inc(lines)
             metrics.BATCH_POINTS.observe(lines)
             return True
+
+    def _write_markers(self, body: bytes) -> None:
+        """Tell the deriver what this batch touched; a failure to store them fails the
+        batch (it is written again, harmlessly), so the derived data cannot miss it."""
+        points = touched_lines(body, time.time_ns())
+        if not points:
+            return
+        try:
+            self.client.write(points, rp=MARKERS_RP)
+        except StoreRejected as exc:  # a bug, not bad data: say so, keep the raw data
+            if exc.status == 404:
+                self._schema_ok = False
+                raise StoreUnavailable(f"InfluxDB database missing: {exc}") from exc
+            log.error("InfluxDB refused the batch's markers; derived data misses it: %s", exc)
 
     def _write_splitting(self, body: bytes) -> None:
         try:

@@ -9,10 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_browser=0
+# Debian's chromium by default: `make test` drives it headless (tests/test_dashboard.py).
+want_browser=1
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
+    --no-browser) want_browser=0 ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
 done

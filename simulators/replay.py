@@ -143,9 +143,10 @@ class Replayer:
             stats.elapsed_s = time.monotonic() - began
             for link in links.values():
                 link.close()
-                stats.messages += link.acked
                 if link.outstanding:
                     stats.errors["not acknowledged by the broker"] += link.outstanding
+            # A total, not an increment: progress reports may have set it on the way.
+            stats.messages = sum(link.acked for link in links.values())
         if self.progress is not None:
             self.progress(reader, stats)
         return stats

@@ -7,6 +7,10 @@ counts, and at the end (`result`) applies the definitions: down intervals and in
 causes, link down intervals, counter deltas (resets, glitches), bytes and p95 per partner.
 The JSON shape is documented in `simulators/README.md` ("Ground truth").
 
+Deliberately written apart from `domain/uptime.py` and `domain/usage.py` (plain Python over
+lists of millisecond spans, not their numpy interval algebra): two implementations of one
+definition that agree are evidence; one checked against itself is not.
+
 It assumes what the plan assumes: the broker and the ingest received every message, the
 ingest was connected the whole time, and a message is received when it is sent (so the
 ingest's 1-year / 10-minute timestamp window is judged against the send time).
@@ -19,6 +23,8 @@ import math
 from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -30,6 +36,7 @@ from simulators.world import Span, World
 FORMAT = "mainport-truth"
 VERSION = 1
 BUCKET_MS = 300_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +48,7 @@ class Incident:
 
 
 def merge(spans: list[Span]) -> list[Span]:
-    """Union of intervals as sorted, disjoint, non-empty spans."""
+    """Union of intervals as sorted, disjoint, non-empty spans (touching ones joined)."""
     out: list[Span] = []
     for a, b in sorted(s for s in spans if s[1] > s[0]):
         if out and a <= out[-1][1]:
@@ -56,62 +63,102 @@ def overlap(spans: list[Span], lo: int, hi: int) -> int:
     return sum(max(0, min(b, hi) - max(a, lo)) for a, b in spans)
 
 
-def down_spans(observations: list[int], offline: list[int], timeout: int, end: int) -> list[Span]:
-    """SPEC device uptime: down from an offline event until the next observation, and from
-    m + T until the next observation after every silence longer than T (also at the end)."""
+def subtract(spans: list[Span], removed: list[Span]) -> list[Span]:
+    """`spans` without `removed` (both merged): what is left of each span, piece by piece."""
+    out: list[Span] = []
+    for a, b in spans:
+        for ra, rb in removed:
+            if rb <= a or ra >= b:
+                continue
+            if ra > a:
+                out.append((a, ra))
+            a = max(a, rb)
+            if a >= b:
+                break
+        if a < b:
+            out.append((a, b))
+    return out
+
+
+def covers(spans: list[Span], t: int) -> bool:
+    """Whether `t` lies in one of the half-open spans."""
+    return any(a <= t < b for a, b in spans)
+
+
+def silence_spans(times: list[int], timeout: int, end: int) -> list[Span]:
+    """From m + T until the next time, for every time m followed by more than T of silence
+    (the silence at the end of the window included)."""
+    obs = np.unique(np.asarray(times, dtype=np.int64))
+    if len(obs) == 0:
+        return []
+    nxt = np.append(obs[1:], end)
+    gaps = np.nonzero(nxt - obs > timeout)[0]
+    return merge([(int(obs[i]) + timeout, min(int(nxt[i]), end)) for i in gaps])
+
+
+def held_spans(observations: list[int], offline: list[int], end: int) -> list[Span]:
+    """From each offline event until the next observation strictly after it (or the end);
+    events before the first observation are before monitoring began."""
     obs = np.unique(np.asarray(observations, dtype=np.int64))
     if len(obs) == 0:
         return []
-    spans: list[Span] = []
-    nxt = np.append(obs[1:], end)
-    gaps = np.nonzero(nxt - obs > timeout)[0]
-    spans.extend((int(obs[i]) + timeout, int(nxt[i])) for i in gaps)
+    spans = []
     for f in offline:
         if f < obs[0] or f >= end:
-            continue  # before monitoring began, or outside the window
+            continue
         i = int(np.searchsorted(obs, f, side="right"))
-        spans.append((f, int(obs[i]) if i < len(obs) else end))
-    return merge([(a, min(b, end)) for a, b in spans])
+        spans.append((f, min(int(obs[i]), end) if i < len(obs) else end))
+    return merge(spans)
+
+
+def down_spans(observations: list[int], offline: list[int], timeout: int, end: int) -> list[Span]:
+    """SPEC device uptime: down from an offline event until the next observation, and from
+    m + T until the next observation after every silence longer than T (also at the end)."""
+    return merge(held_spans(observations, offline, end) + silence_spans(observations, timeout, end))
 
 
 def incidents(
-    spans: list[Span],
-    events: set[int],
+    counted: list[Span],
+    held: list[Span],
     link_down: list[Span],
     end: int,
-    event_cause: str = "offline",
+    held_cause: str = "offline",
 ) -> list[Incident]:
-    """Maximal down intervals with one root cause: `link` when the device's port was down at
-    the start, `event_cause` when an event (offline message, `down` sample) started it, else
-    `timeout`."""
+    """One incident per maximal stretch of counted down time (down time outside unknown time),
+    with one root cause read at its start: `link` when the device's port was down then,
+    `held_cause` when an offline event (a port's `down` sample) holds it down, else `timeout`.
+    A stretch that starts where unknown time ends is read there too."""
     out = []
-    for a, b in spans:
-        if any(la <= a < lb for la, lb in link_down):
+    for a, b in counted:
+        if covers(link_down, a):
             cause = "link"
-        elif a in events:
-            cause = event_cause
+        elif covers(held, a):
+            cause = held_cause
         else:
             cause = "timeout"
         out.append(Incident(a, None if b >= end else b, cause))
     return out
 
 
-def port_down_spans(samples: list[tuple[int, bool]], timeout: int, end: int) -> list[Span]:
-    """SPEC link uptime: down from a `down` sample until the next `up` one, and on silence."""
+def port_held_spans(samples: list[tuple[int, bool]], end: int) -> list[Span]:
+    """SPEC link uptime: down from a `down` sample until the next `up` one."""
     spans: list[Span] = []
     down_since: int | None = None
-    for k, (t, up) in enumerate(samples):
-        nxt = samples[k + 1][0] if k + 1 < len(samples) else end
-        if nxt - t > timeout:
-            spans.append((t + timeout, nxt))
+    for t, up in samples:
         if not up and down_since is None:
             down_since = t
         elif up and down_since is not None:
-            spans.append((down_since, t))
+            spans.append((down_since, min(t, end)))
             down_since = None
     if down_since is not None:
         spans.append((down_since, end))
-    return merge([(a, min(b, end)) for a, b in spans])
+    return merge(spans)
+
+
+def port_down_spans(samples: list[tuple[int, bool]], timeout: int, end: int) -> list[Span]:
+    """SPEC link uptime: down from a `down` sample until the next `up` one, and on silence."""
+    times = [t for t, _ in samples]
+    return merge(port_held_spans(samples, end) + silence_spans(times, timeout, end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +178,9 @@ def deltas(samples: list[tuple[int, int, int]], capacity_mbps: float) -> list[De
     for (t1, in1, out1), (t2, in2, out2) in itertools.pairwise(samples):
         d_in = in2 - in1 if in2 >= in1 else in2
         d_out = out2 - out1 if out2 >= out1 else out2
-        seconds = (t2 - t1) / 1000
-        limit = capacity_mbps * 1e6
-        glitch = 8 * d_in / seconds > limit or 8 * d_out / seconds > limit
+        # Exactly (no float rounding): 8·delta / ((t2 − t1) ms / 1000) > capacity · 10^6.
+        limit = Fraction(capacity_mbps) * 1_000_000 * (t2 - t1) / 1000
+        glitch = 8 * max(d_in, d_out) > limit
         out.append(Delta(t1, t2, d_in, d_out, in2 < in1 or out2 < out1, glitch))
     return out
 
@@ -188,12 +235,15 @@ class TruthBuilder:
         for port in w.ports:
             rows = sorted(self.samples.get(port.key, {}).items())
             timeout = int(self.grace * port.interval_ms)
-            downs = port_down_spans([(t, up) for t, (_, _, up) in rows], timeout, end_ms)
-            down_samples = {t for t, (_, _, up) in rows if not up}
-            port_down[port.key] = downs
+            states = [(t, up) for t, (_, _, up) in rows]
+            held = port_held_spans(states, end_ms)
+            downs = merge(held + silence_spans([t for t, _ in rows], timeout, end_ms))
             ds = deltas([(t, i, o) for t, (i, o, _) in rows], port.capacity_mbps)
             port_deltas[port.key] = [d for d in ds if start <= d.t2 < end_ms]
             first = rows[0][0] if rows else None
+            row, port_down[port.key] = self._uptime(
+                port.partner, port.key, first, downs, held, [], end_ms
+            )
             ports_out.append(
                 {
                     "partner": port.partner,
@@ -202,7 +252,7 @@ class TruthBuilder:
                     "capacity_mbps": port.capacity_mbps,
                     "interval_s": port.interval_ms / 1000,
                     "samples": len(rows),
-                    **self._uptime(port.partner, first, downs, down_samples, [], end_ms, "down"),
+                    **row,
                     "bytes_in": sum(d.bytes_in for d in port_deltas[port.key] if not d.glitch),
                     "bytes_out": sum(d.bytes_out for d in port_deltas[port.key] if not d.glitch),
                     "resets": [_time(d.t2) for d in port_deltas[port.key] if d.reset],
@@ -216,13 +266,12 @@ class TruthBuilder:
         devices_out = []
         for dev in w.devices:
             obs = list(self.obs.get(dev.key, ()))
-            off = list(self.offline.get(dev.key, ()))
+            held = held_spans(obs, list(self.offline.get(dev.key, ())), end_ms)
             timeout = int(self.grace * dev.interval_ms)
-            spans = down_spans(obs, off, timeout, end_ms)
+            spans = merge(held + silence_spans(obs, timeout, end_ms))
             link = port_down.get(dev.port, []) if dev.port else []
-            row = self._uptime(
-                dev.partner, min(obs) if obs else None, spans, set(off), link, end_ms
-            )
+            first = min(obs) if obs else None
+            row, _ = self._uptime(dev.partner, dev.id, first, spans, held, link, end_ms)
             devices_out.append(
                 {
                     "partner": dev.partner,
@@ -245,16 +294,30 @@ class TruthBuilder:
             "ports": ports_out,
         }
 
+    def _unknown(self, partner: str) -> list[Span]:
+        """The partner's maintenance windows (unknown time), in epoch ms."""
+        return merge(
+            [
+                (_ms(m.start), _ms(m.end))
+                for m in self.world.registry.maintenance
+                if m.covers(partner)
+            ]
+        )
+
     def _uptime(
         self,
         partner: str,
+        subject: str,
         first: int | None,
         spans: list[Span],
-        offline: set[int],
+        held: list[Span],
         link: list[Span],
         end: int,
-        event_cause: str = "offline",
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], list[Span]]:
+        """Figures of one device or port, and its counted down time (outside unknown time).
+
+        Unknown time is neither up nor down: down time inside it is dropped, so an outage
+        across a maintenance window is two incidents and one entirely inside it none."""
         if first is None or first >= end:
             return {
                 "first_observation": None,
@@ -263,19 +326,14 @@ class TruthBuilder:
                 "downtime_s": 0.0,
                 "uptime_pct": None,
                 "incidents": [],
-            }
-        maint = merge(
-            [
-                (int(m.start.timestamp() * 1000), int(m.end.timestamp() * 1000))
-                for m in self.world.registry.maintenance
-                if m.covers(partner)
-            ]
-        )
+            }, []
+        maint = self._unknown(partner)
+        counted = subtract(spans, maint)
         monitored = end - first
         unknown = overlap(maint, first, end)
-        down = sum(b - a - overlap(maint, a, b) for a, b in spans)
+        down = sum(b - a for a, b in counted)
         known = monitored - unknown
-        return {
+        row = {
             "first_observation": _time(first),
             "monitored_s": monitored / 1000,
             "unknown_s": unknown / 1000,
@@ -283,14 +341,16 @@ class TruthBuilder:
             "uptime_pct": 100 * (1 - down / known) if known > 0 else None,
             "incidents": [
                 {
+                    "subject": subject,
                     "start": _time(i.start),
                     "end": _time(i.end) if i.end is not None else None,
                     "duration_s": ((i.end if i.end is not None else end) - i.start) / 1000,
                     "cause": i.cause,
                 }
-                for i in incidents(spans, offline, link, end, event_cause)
+                for i in incidents(counted, held, link, end)
             ],
         }
+        return row, counted
 
     def _partners(
         self,
@@ -327,13 +387,12 @@ class TruthBuilder:
                     "p95_buckets": len(buckets),
                 }
             )
-        network = self.rejected.get("_network")
-        if network:
+        if self.rejected.get("_network") or self.duplicates["_network"]:
             out.append(
                 {
                     "partner": "_network",
                     "duplicates": self.duplicates["_network"],
-                    "rejected": dict(sorted(network.items())),
+                    "rejected": dict(sorted(self.rejected["_network"].items())),
                 }
             )
         return out
@@ -348,3 +407,8 @@ def _weighted(rows: list[dict[str, Any]]) -> float | None:
 
 def _time(ms: int) -> str:
     return format_rfc3339(ms * 1_000_000)
+
+
+def _ms(moment: datetime) -> int:
+    """Exact epoch ms of an aware datetime (a float timestamp can be off by one)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)

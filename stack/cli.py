@@ -89,6 +89,26 @@ def ingest() -> None:
 
 
 @app.command()
+def derive(
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            help="First derive everything again from raw data: after lowering a device's "
+            "interval or the grace factor, or when the deriver was down longer than markers "
+            "are kept (7 days)."
+        ),
+    ] = False,
+) -> None:
+    """Keep the derived records (uptime spans, traffic buckets, hourly counts) up to date."""
+    from ingest.deriver import run_deriver
+
+    _logging()
+    settings = load_settings()
+    load_partners(settings)
+    raise typer.Exit(run_deriver(settings, rebuild=rebuild))
+
+
+@app.command()
 def api() -> None:
     """Serve the HTTP API and the dashboard."""
     import uvicorn

@@ -1,6 +1,6 @@
 """The InfluxDB database, its retention policies and the measurements the platform writes.
 
-Measurements (all in the `raw` retention policy, the database default):
+Raw data, in the `raw` retention policy (the database default), written by the ingest:
 
 | measurement | tags                  | fields                                | one point per  |
 |-------------|-----------------------|---------------------------------------|----------------|
@@ -10,9 +10,29 @@ Measurements (all in the `raw` retention policy, the database default):
 | counters    | partner, switch, port | in_octets, out_octets, up (int)       | counters msg   |
 | rejected    | partner, reason       | topic, excerpt, detail (str), bytes   | dead letter    |
 | ingest_link | client                | connected (int 1/0)                   | (dis)connect   |
+| ingest_heartbeat | client           | connected (int 1)                     | 15 s, while up |
 
 Every point's key is (measurement, tags, device timestamp), so a redelivered message overwrites
 itself instead of counting twice: that is what makes the ingest's retries safe to repeat.
+
+Markers, in `markers` (7 days): `touched` (kind, partner, subject), one point per device, port
+or partner a stored batch touched, stamped at write time (ingest/markers.py).
+
+Derived data, in `derived` (kept forever: it is small), written by the deriver (derive/) from
+raw data and markers, so that a 30-day question reads a few hundred points, not millions:
+
+| measurement | tags                   | fields                         | one point per           |
+|-------------|------------------------|--------------------------------|-------------------------|
+| silence     | partner, kind, subject | since (int ns)                 | silence > T, at its end |
+| held        | partner, kind, subject | until (int ns; 0 = still down) | held-down run, at start |
+| marks       | partner, kind, subject | first, last, state_* (int ns)  | subject (at time 0)     |
+| traffic     | partner, subject       | in_octets, out_octets, deltas  | port × 5-minute bucket  |
+| activity    | partner, device        | messages, bytes                | device × hour           |
+| rejections  | partner                | rejected                       | partner × hour          |
+| progress    | (none)                 | cursor (int ns)                | the deriver (at time 0) |
+
+`kind` is `device` or `port`; a port's subject is `switch/port`. A record the deriver no longer
+holds true is overwritten with an empty one (since = until, until = start, deltas = 0).
 """
 
 from __future__ import annotations
@@ -22,6 +42,8 @@ from dataclasses import dataclass
 from stack.influx import InfluxClient
 
 RAW_RP = "raw"
+DERIVED_RP = "derived"
+MARKERS_RP = "markers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +53,14 @@ class RetentionPolicy:
     default: bool
 
 
-def desired_policies(raw_retention: str) -> list[RetentionPolicy]:
-    return [RetentionPolicy(RAW_RP, raw_retention, default=True)]
+def desired_policies(
+    raw_retention: str, derived_retention: str = "INF", markers_retention: str = "7d"
+) -> list[RetentionPolicy]:
+    return [
+        RetentionPolicy(RAW_RP, raw_retention, default=True),
+        RetentionPolicy(DERIVED_RP, derived_retention, default=False),
+        RetentionPolicy(MARKERS_RP, markers_retention, default=False),
+    ]
 
 
 def plan_statements(

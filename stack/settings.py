@@ -54,10 +54,16 @@ class Settings(BaseSettings):
     # (SPEC), and a monthly report for the same month last year must still be answerable.
     influx_raw_retention: str = Field("400d", pattern=r"^(INF|\d+[hdw])$")
 
+    # The deriver re-reads markers this far behind its cursor: longer than an InfluxDB write
+    # can take (markers are stamped before the write) plus clock skew between ingest hosts.
+    derive_lag_s: float = Field(30.0, ge=1.0, le=3600.0)
+    derive_poll_s: float = Field(1.0, ge=0.05, le=60.0)
     api_host: str = "127.0.0.1"
     api_port: Port = Field(8000, ge=1, le=65535)
     # Most points one telemetry request returns: bounds the answer's size and InfluxDB's work.
     api_max_points: int = Field(10_000, ge=1, le=1_000_000)
+    # Longest uptime/usage window one request may ask for (a year and a month, for reports).
+    api_max_window_days: int = Field(400, ge=1, le=3650)
 
     ingest_group: str = Field("mainport-ingest", pattern=SLUG_PATTERN)
     ingest_client_id: str = Field("mainport-ingest-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")

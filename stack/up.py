@@ -1,6 +1,7 @@
 """`mainport up`: the whole local stack in the foreground.
 
 Order: broker and InfluxDB first (waiting until each answers), then the schema, then ingest,
+the deriver,
 API and, with --simulate, the simulators. Ctrl-C or SIGTERM stops the children in reverse
 order and exits 0. A crashed child is reported with the tail of its log and restarted with
 backoff; one that keeps crashing stops the stack with exit code 1.
@@ -175,6 +176,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         }
         self._spawn("ingest", ["ingest"], env)
+        self._spawn("derive", ["derive"], env)
         self._spawn("api", ["api"], env)
         if self.simulate:
             scenario = (

@@ -34,8 +34,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 MOSQUITTO_CONF = ROOT / "docker" / "mosquitto" / "mosquitto.conf"
 DOCKERFILE = ROOT / "Dockerfile"
 
-APP_SERVICES = frozenset({"provision", "ingest", "api", "simulator"})
-EXPECTED_SERVICES = APP_SERVICES | {"mosquitto", "influxdb"}
+APP_SERVICES = frozenset({"provision", "ingest", "derive", "api", "simulator"})
+EXPECTED_SERVICES = APP_SERVICES | {"mosquitto", "influxdb", "grafana"}
 SPEC_IMAGES = {"mosquitto": "eclipse-mosquitto:2", "influxdb": "influxdb:1.8"}
 INFLUXDB_HTTP_PORT = 8086  # influxdb:1.8 serves its HTTP API here unless told otherwise
 ONE_SHOT = "service_completed_successfully"
@@ -51,6 +51,8 @@ READ_OUTSIDE_SETTINGS = frozenset({"MAINPORT_SIM_CREDENTIALS"})
 REQUIRED_SECRETS = {
     "MAINPORT_MQTT_PASSWORD": "test-ingest-mqtt-secret",
     "INFLUXDB_ADMIN_PASSWORD": "test-influx-admin-secret",
+    "GRAFANA_ADMIN_PASSWORD": "test-grafana-admin-secret",
+    "GRAFANA_INFLUX_PASSWORD": "test-grafana-influx-secret",
 }
 
 Service = dict[str, Any]
@@ -197,6 +199,7 @@ def test_app_services_share_one_buildable_image_and_run_their_cli_command(
     for name in APP_SERVICES:
         assert services[name].get("build"), f"{name} cannot build the app image"
     assert services["api"]["command"] == ["mainport", "api"]
+    assert services["derive"]["command"] == ["mainport", "derive"]
     assert _script(services["ingest"]).rstrip().endswith("exec mainport ingest")
     assert 'os.execvp("mainport", ["mainport", "provision"])' in _script(services["provision"])
     simulator = _script(services["simulator"])

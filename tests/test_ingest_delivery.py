@@ -162,7 +162,9 @@ def test_two_ingests_on_one_shared_subscription_store_every_point_once_and_share
 def test_a_full_spool_stops_acking_the_broker_holds_the_rest_nothing_is_dropped(
     broker: Broker, spawn: Callable[..., Child], tmp_path: Path
 ) -> None:
-    n, spool_max, pending_max = 8_000, 65_536, 1024 * 1024
+    # Enough that the points outgrow all the ingest may hold: the spool, one held batch (up to
+    # 10,000 points: 5,000 messages) and the in-memory bound; the broker must keep the rest.
+    n, spool_max, pending_max = 20_000, 65_536, 1024 * 1024
     influxd = OwnInfluxd.start(tmp_path / "own-influxd")
     influx = InfluxClient(influxd.url, "spoolfull")
     try:
@@ -179,7 +181,7 @@ def test_a_full_spool_stops_acking_the_broker_holds_the_rest_nothing_is_dropped(
         wait_for(lambda: seq_stats(influx) == (0, 0, 0), what="the ingest's database")
         influxd.kill()
 
-        publish_as(broker, telemetry(range(n)))  # ~2 MB of points: 30 times the spool
+        publish_as(broker, telemetry(range(n)))  # ~2.6 MB of points: 40 times the spool
 
         wait_for(lambda: metric(port, "mainport_ingest_spool_full") == 1, what="spool full")
         acked = metric(port, "mainport_ingest_acked_total")

@@ -5,8 +5,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.messages import Counters, Rejected, Status, Telemetry, TelemetryBatch
-from ingest.points import EXCERPT_BYTES, as_uint64, counters_line, message_lines
+from domain.messages import (
+    Counters,
+    Rejected,
+    Status,
+    Telemetry,
+    TelemetryBatch,
+    parse_message,
+)
+from domain.timestamps import parse_rfc3339
+from ingest.points import EXCERPT_BYTES, as_uint64, counters_line, dead_letter, message_lines
 
 TS = 1_795_000_000_000_000_000
 RECEIVED = TS + 5_000_000_000
@@ -199,3 +207,30 @@ def test_long_topic_is_cut_to_300_characters() -> None:
     point = message_lines(Rejected("_unknown", "bad_topic", "d"), topic, b"", RECEIVED, {})[0]
 
     assert f'topic="{topic[:300]}"' in point
+
+
+def test_a_rejected_message_is_counted_at_its_own_valid_timestamp() -> None:
+    """SPEC usage: rejected messages count at the message's timestamp, so a replay of last
+    week lands in last week; an unreadable or refused ts leaves only the time of receipt."""
+    now = parse_rfc3339("2026-11-23T12:00:00Z")
+    ts = parse_rfc3339("2026-11-16T08:00:00Z")
+    topic = "mainport/woonbron/heat-1/telemetry"
+    bad_value = b'{"ts": "2026-11-16T08:00:00Z", "metrics": {"kwh": "high"}}'
+    msg = parse_message(topic, bad_value, now)
+    assert isinstance(msg, Rejected) and msg.ts_ns == ts
+    letter = dead_letter(msg, topic, bad_value, now)
+    assert ts <= letter.time_ns < ts + 1_000_000
+    assert dead_letter(msg, topic, bad_value, now + 5) == letter  # a redelivery: same point
+    other = b'{"ts": "2026-11-16T08:00:00Z", "metrics": {"kwh": "low"}}'
+    other_msg = parse_message(topic, other, now)
+    assert isinstance(other_msg, Rejected)
+    assert dead_letter(other_msg, topic, other, now).time_ns != letter.time_ns
+    for payload in (
+        b'{"ts": "yesterday", "metrics": {"kwh": 1}}',
+        b'{"ts": "2024-01-01T00:00:00Z", "metrics": {"kwh": 1}}',
+        b'{"metrics": {"kwh": "high"}}',
+        b"not json",
+    ):
+        rejected = parse_message(topic, payload, now)
+        assert isinstance(rejected, Rejected) and rejected.ts_ns is None, payload
+        assert dead_letter(rejected, topic, payload, now).time_ns == now

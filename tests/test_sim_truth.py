@@ -22,8 +22,9 @@ from simulators.truth import (
     incidents,
     p95,
     port_down_spans,
+    subtract,
 )
-from tests.sim_support import START_MS, make_world, planned, published
+from tests.sim_support import EVERY_FAULT, START_MS, make_world, planned, published
 
 S = START_MS
 MIN = 60_000
@@ -81,9 +82,12 @@ def test_device_down_intervals_and_causes_match_the_hand_computed_case(
     assert device["downtime_s"] == 180 + 480 + 300 + 180
     assert device["monitored_s"] == 3600  # from its `online` at S to the end
     assert device["uptime_pct"] == pytest.approx(100 * (1 - 1140 / 3600))
+    assert {i["subject"] for i in device["incidents"]} == {"heat-crabbehof-01"}
     port = truth["ports"][0]  # type: ignore[index]
-    assert [(i["start"], i["end"], i["cause"]) for i in port["incidents"]] == [
-        (iso(S + 10 * MIN + pp), iso(S + 15 * MIN + pp), "down")
+    # A port's own incidents are named `switch/port`, as the API names them; `offline` is
+    # the held-down cause (its `down` samples), the SPEC's word for the device case.
+    assert [(i["subject"], i["start"], i["end"], i["cause"]) for i in port["incidents"]] == [
+        ("dmd-dist-2/ge-0-0-7", iso(S + 10 * MIN + pp), iso(S + 15 * MIN + pp), "offline")
     ]
     assert port["downtime_s"] == 300
 
@@ -137,6 +141,23 @@ def test_partner_usage_counts_messages_once_and_rejections_by_reason(registry: R
     assert partner["rejected"] == {r: bad.count(r) for r in ("bad_status", "malformed_json")}
 
 
+def test_every_delivered_message_is_in_exactly_one_count(registry: Registry) -> None:
+    world = make_world(EVERY_FAULT, registry)
+    builder = TruthBuilder(world)
+    actions = planned(world)
+    for action in actions:
+        builder.add(action)
+    truth = builder.result(world.end_ms or 0)
+    partners = truth["partners"]
+    counted = sum(
+        p.get("messages", 0) + p["duplicates"] + sum(p["rejected"].values()) for p in partners
+    )
+
+    assert counted + sum(p["samples"] for p in truth["ports"]) == len(published(actions))
+    network = next(p for p in partners if p["partner"] == "_network")
+    assert network["duplicates"] > 0 and network["rejected"]
+
+
 def test_down_spans_follow_the_spec() -> None:
     # observations every 60 s with a hole; T = 180 s; window ends at 1000 s
     obs = [0, 60, 120, 500, 560]
@@ -152,7 +173,7 @@ def test_down_spans_follow_the_spec() -> None:
 
 def test_incident_causes_prefer_the_link() -> None:
     spans = [(100, 200), (300, 400), (500, 600)]
-    got = incidents(spans, {300}, [(90, 150)], 600)
+    got = incidents(spans, [(100, 120), (300, 350)], [(90, 150)], 600)
 
     assert [(i.start, i.end, i.cause) for i in got] == [
         (100, 200, "link"),
@@ -161,10 +182,44 @@ def test_incident_causes_prefer_the_link() -> None:
     ]
 
 
+def test_a_cause_is_read_where_the_counted_stretch_starts() -> None:
+    # Down 100–400 (held by an offline event 100–250, then silence); unknown 150–300.
+    counted = subtract([(100, 400)], [(150, 300)])
+    assert counted == [(100, 150), (300, 400)]
+    # After the unknown time the offline event no longer holds: it is a timeout there …
+    assert [i.cause for i in incidents(counted, [(100, 250)], [], 1000)] == [
+        "offline",
+        "timeout",
+    ]
+    # … while a run still held at 300 stays `offline`, and a port down at 300 makes it `link`.
+    assert [i.cause for i in incidents(counted, [(100, 350)], [], 1000)] == [
+        "offline",
+        "offline",
+    ]
+    assert [i.cause for i in incidents(counted, [(100, 350)], [(300, 320)], 1000)] == [
+        "offline",
+        "link",
+    ]
+
+
+def test_subtract_keeps_what_lies_outside_the_removed_spans() -> None:
+    removed = [(10, 20), (30, 40)]
+    assert subtract([(0, 50)], removed) == [(0, 10), (20, 30), (40, 50)]
+    assert subtract([(12, 18), (22, 28), (35, 45)], removed) == [(22, 28), (40, 45)]
+    assert subtract([(0, 10), (20, 30)], removed) == [(0, 10), (20, 30)]  # touching only
+    assert subtract([(5, 15)], []) == [(5, 15)]
+
+
 def test_port_down_spans_from_down_samples_and_silence() -> None:
     samples = [(0, True), (60, False), (120, False), (180, True), (600, True)]
 
     assert port_down_spans(samples, 180, 700) == [(60, 180), (360, 600)]
+
+
+def test_a_port_driven_at_exactly_its_capacity_is_not_a_glitch() -> None:
+    # 1 Mbps for 3 ms is 375 bytes; a float rate of 8·375/0.003 is not exactly 1e6.
+    assert deltas([(0, 0, 0), (3, 375, 0)], 1.0)[0].glitch is False
+    assert deltas([(0, 0, 0), (3, 376, 0)], 1.0)[0].glitch is True
 
 
 def test_deltas_resets_and_glitches() -> None:
@@ -208,6 +263,56 @@ def test_maintenance_time_is_unknown_not_down() -> None:
     assert device["unknown_s"] == 1800
     assert device["downtime_s"] == (10 * MIN + ph) / 1000
     assert device["uptime_pct"] == pytest.approx(100 * (1 - (600 + ph / 1000) / 1800))
+    # The incident is what is left outside it, its cause read where that begins.
+    assert [(i["start"], i["end"], i["cause"]) for i in device["incidents"]] == [
+        (iso(S + 40 * MIN), iso(S + 50 * MIN + ph), "timeout")
+    ]
+
+
+MAINTAINED = (
+    "partners:\n"
+    "  - id: woonbron\n    name: W\n"
+    "    devices: [{id: m-1, port: p1}, {id: m-2, port: p1}, {id: m-3, port: p2}]\n"
+    "    ports: [{switch: sw, port: p1, capacity_mbps: 1000},\n"
+    "            {switch: sw, port: p2, capacity_mbps: 1000}]\n"
+    "maintenance:\n"
+    "  - {partner: woonbron, start: 2026-01-01T00:20:00Z, end: 2026-01-01T00:30:00Z}\n"
+)
+
+
+def test_an_outage_across_maintenance_is_two_incidents_and_one_inside_it_none() -> None:
+    text = (
+        "duration: 1h\n"
+        "faults:\n"
+        "  - {kind: offline, device: woonbron/m-1, at: 15m, for: 25m}\n"
+        "  - {kind: disconnect, device: woonbron/m-2, at: 22m, for: 5m}\n"
+        "  - {kind: port_down, port: sw/p2, at: 25m, for: 15m}\n"
+    )
+    world = make_world(text, parse_registry(MAINTAINED))
+    builder = TruthBuilder(world)
+    for action in planned(world):
+        builder.add(action)
+    truth = builder.result(world.end_ms or 0)
+    devices = {d["device"]: d for d in truth["devices"]}
+    pp = phase_ms(1, zlib.crc32(b"_network/sw/p2"), 60_000)
+
+    # m-1 offline 15m–40m: before the window and after it, still held by its offline event.
+    assert [(i["start"], i["end"], i["cause"]) for i in devices["m-1"]["incidents"]] == [
+        (iso(S + 15 * MIN), iso(S + 20 * MIN), "offline"),
+        (iso(S + 30 * MIN), iso(S + 40 * MIN), "offline"),
+    ]
+    assert devices["m-1"]["downtime_s"] == 900
+    # m-2 dropped 22m–27m, inside the window: no incident, no downtime.
+    assert (devices["m-2"]["incidents"], devices["m-2"]["downtime_s"]) == ([], 0)
+    # m-3 sits behind the port, down from its first `down` sample after 25m until 40m: what
+    # is left after the window starts at 30m, where the port is down too.
+    m3 = devices["m-3"]["incidents"]
+    assert [(i["start"], i["cause"]) for i in m3] == [(iso(S + 30 * MIN), "link")]
+    port = truth["ports"][1]
+    assert [(i["start"], i["end"], i["cause"]) for i in port["incidents"]] == [
+        (iso(S + 30 * MIN), iso(S + 40 * MIN + pp), "offline")
+    ]
+    assert port["downtime_s"] == (10 * MIN + pp) / 1000
 
 
 def test_the_truth_of_a_run_is_json(registry: Registry) -> None:

@@ -24,8 +24,10 @@ from domain.usage import (
     counter_delta,
     is_glitch,
     p95,
+    p95_from_largest,
     p95_index,
     port_deltas,
+    ranks_above_p95,
     window_octets,
 )
 
@@ -279,3 +281,24 @@ def test_p95_equals_a_reference_on_random_rates(octets: list[int]) -> None:
     rates = sorted(Fraction(8 * o, 300) for o in octets)
     expected = rates[math.ceil(Fraction(95, 100) * len(octets)) - 1]
     assert result.bps == float(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=0, max_size=300), st.integers(0, 5))
+def test_p95_from_the_largest_buckets_equals_p95_of_all(octets: list[int], spare: int) -> None:
+    """What the API does for a month: read only the top few percent of the stored buckets."""
+    everything = Buckets(
+        np.arange(len(octets), dtype=np.int64) * BUCKET_NS, np.array(octets, dtype=np.uint64)
+    )
+    n = len(octets)
+    keep = min(n, ranks_above_p95(n) + 1 + spare) if n else 0
+    top = np.argsort(everything.octets, kind="stable")[n - keep :]
+    largest = Buckets(everything.start_ns[top], everything.octets[top])
+    assert p95_from_largest(n, largest).bps == p95(everything).bps
+    assert p95_from_largest(n, largest).index == p95(everything).index
+
+
+def test_p95_from_too_few_largest_buckets_is_refused() -> None:
+    few = Buckets(np.array([0], dtype=np.int64), np.array([5], dtype=np.uint64))
+    with pytest.raises(ValueError, match="needs"):
+        p95_from_largest(100, few)

@@ -43,12 +43,21 @@ class Influx:
     """A stand-in InfluxDB: `answer(body)` decides each /write; every body is recorded."""
 
     answer: Handler
+    markers_answer: Handler = field(default=lambda _body: httpx.Response(204))
     bodies: list[bytes] = field(default_factory=list)
     stored: list[bytes] = field(default_factory=list)
+    markers: list[bytes] = field(default_factory=list)
+    """The writes of batch markers (rp=markers), kept apart: the policy is about the data."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
+        if request.url.params.get("rp") == "markers":
+            answer = self.markers_answer(body)
+            if answer.status_code == 204:
+                with self.lock:
+                    self.markers.append(body)
+            return answer
         with self.lock:
             self.bodies.append(body)
         response = self.answer(body)
@@ -344,3 +353,23 @@ def test_an_adopted_orphan_spool_is_drained_and_released(
     wait_for(lambda: stored(r, left), what="the orphan's batch written")
     wait_for(lambda: not r.writer.adopted, what="the orphan released")
     assert orphan.empty()
+
+
+def test_a_batch_is_acked_only_once_its_markers_are_stored_too(
+    rig: Callable[..., Rig],
+) -> None:
+    """Without its marker the deriver would never see the batch: a failed marker write fails
+    the batch, which is then spooled and written again (harmless: same points)."""
+    r = rig(lambda _body: OK)
+    markers_down = threading.Event()
+    markers_down.set()
+    r.influx.markers_answer = lambda _body: (
+        httpx.Response(503) if markers_down.is_set() else httpx.Response(204)
+    )
+    batch = points(10)
+    r.submit(*batch)
+    wait_for(lambda: not r.spool.empty(), what="the batch spooled, not acked as stored")
+    assert not r.influx.markers
+    markers_down.clear()
+    wait_for(lambda: r.all_acked(10) and r.spool.empty() and bool(r.influx.markers), what="m")
+    assert b"device|woonbron|d|" in r.influx.markers[-1]

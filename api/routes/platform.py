@@ -1,0 +1,274 @@
+"""What the dashboard polls: platform health for its header, and device states for live tiles.
+
+Neither endpoint takes a parameter: the token decides the scope. `/live` answers with an ETag
+and 304 for an unchanged `If-None-Match`, so a dashboard may poll it every couple of seconds
+(and see a device go offline within seconds) without re-sending the same body. Browsers'
+EventSource cannot send an Authorization header, and the token must not go into a URL, so the
+dashboard polls rather than using server-sent events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel, Field
+
+from api.deps import (
+    CurrentPrincipal,
+    GrantLogDep,
+    InfluxDep,
+    RegistryDep,
+    SettingsDep,
+)
+from api.devices import DeviceView, partner_devices
+from api.routes.health import _broker_answers
+from api.tokens import Principal
+from domain.grants import valid_now
+from domain.registry import Registry
+from domain.timestamps import format_rfc3339
+from stack.grants import GrantLog, GrantLogError
+from stack.influx import AsyncInfluxClient, StoreError
+from stack.settings import Settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+
+# The ingest writes an `ingest_heartbeat` every 15 s: three missed ones mean it is gone.
+INGEST_HEARTBEAT_STALE_S = 45
+RATE_WINDOW_S = 60
+# Heartbeats within INGEST_HEARTBEAT_STALE_S; messages within RATE_WINDOW_S.
+_FIGURES = (
+    'SELECT last("connected") FROM "ingest_heartbeat" WHERE time > now() - 45s GROUP BY "client"; '
+    'SELECT count("bytes") FROM "messages" WHERE time > now() - 60s{where}; '
+    'SELECT count("bytes") FROM "rejected" WHERE time > now() - 24h{where}'
+)
+
+
+class Viewer(BaseModel):
+    role: str = Field(description="operator or partner")
+    partner: str | None
+
+
+class IngestCounters(BaseModel):
+    """The local ingest's own counters (only where the API can reach its metrics port)."""
+
+    received_total: int
+    accepted_total: int
+    rejected_total: int
+    broker_connected: bool | None
+    store_up: bool | None
+    spool_full: bool | None
+
+
+class PlatformHealth(BaseModel):
+    time: str
+    viewer: Viewer
+    broker: bool
+    influxdb: bool
+    ingest_connected: bool | None = Field(
+        description="An ingest heartbeat with a broker connection in the last 45 s (null: unknown)"
+    )
+    messages_per_s: float | None = Field(
+        description="Messages stored per second over the last minute, in the caller's scope"
+    )
+    rejected_24h: int | None = Field(description="Rejected messages in the last 24 h, in scope")
+    spool_bytes: int | None = Field(description="Ingest spool waiting for InfluxDB (operator)")
+    ingest: IngestCounters | None = Field(description="Local ingest counters (operator)")
+
+
+class LiveDevice(BaseModel):
+    id: str
+    kind: str
+    status: str
+    last_seen: str | None
+
+
+class LivePartner(BaseModel):
+    id: str
+    name: str
+    ports: int
+    devices_online: int
+    devices: list[LiveDevice]
+
+
+class SharedDevice(LiveDevice):
+    partner: str = Field(description="The owner who shared this device")
+
+
+class Live(BaseModel):
+    partners: list[LivePartner]
+    shared: list[SharedDevice] = Field(description="Devices other partners shared with the caller")
+
+
+@router.get("/platform", response_model=PlatformHealth)
+async def platform(
+    principal: CurrentPrincipal, influx: InfluxDep, settings: SettingsDep
+) -> PlatformHealth:
+    """Broker and InfluxDB reachability, ingest liveness and rates; spool and the ingest's
+    counters for the operator only. A partner's rates and rejections are its own."""
+    scope = None if principal.is_operator else principal.partner
+    influx_ok, broker_ok, counters = await asyncio.gather(
+        influx.ping(),
+        _broker_answers(settings.mqtt_host, settings.mqtt_port),
+        _ingest_counters(settings.ingest_metrics_port) if scope is None else _none(),
+    )
+    stored = await _stored_figures(influx, scope) if influx_ok else (None, None, None)
+    heartbeat, rate, rejected = stored
+    spool: int | None = None
+    if scope is None:
+        spool = counters[1] if counters else await asyncio.to_thread(_spool_on_disk, settings)
+    return PlatformHealth(
+        time=format_rfc3339(time.time_ns()),
+        viewer=Viewer(role=principal.role, partner=principal.partner),
+        broker=broker_ok,
+        influxdb=influx_ok,
+        ingest_connected=heartbeat,
+        messages_per_s=rate,
+        rejected_24h=rejected,
+        spool_bytes=spool,
+        ingest=counters[0] if counters else None,
+    )
+
+
+@router.get("/live", response_model=Live, responses={304: {"description": "Not modified"}})
+async def live(
+    request: Request,
+    principal: CurrentPrincipal,
+    influx: InfluxDep,
+    registry: RegistryDep,
+    grants: GrantLogDep,
+    settings: SettingsDep,
+) -> Response:
+    """Every visible partner's devices with their state and last seen, and the devices shared
+    with the caller. ETag / If-None-Match: 304 while nothing changed."""
+    scope = None if principal.is_operator else principal.partner
+    views = await partner_devices(influx, registry, scope, settings.grace_factor)
+    partners = [
+        LivePartner(
+            id=p.id,
+            name=p.name,
+            ports=len(p.ports),
+            devices_online=sum(v.state == "online" for v in views[p.id]),
+            devices=[_device(v) for v in views[p.id]],
+        )
+        for p in registry.partners
+        if p.id in views
+    ]
+    shared = await _shared_devices(principal, influx, registry, grants, settings.grace_factor)
+    body = Live(partners=partners, shared=shared).model_dump_json().encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+    if etag in _etags(request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _device(view: DeviceView) -> LiveDevice:
+    return LiveDevice(id=view.id, kind=view.kind, status=view.state, last_seen=view.last_seen)
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+async def _shared_devices(
+    principal: Principal,
+    influx: AsyncInfluxClient,
+    registry: Registry,
+    grants: GrantLog,
+    grace_factor: float,
+) -> list[SharedDevice]:
+    if principal.partner is None:
+        return []
+    try:
+        received = [
+            g for g in grants.active() if g.grantee == principal.partner and valid_now(g, registry)
+        ]
+    except GrantLogError as exc:
+        # Fail closed, as deps.ReadableDevice does: an unreadable log could hide a revocation.
+        log.error("grant log unreadable, showing no shared devices: %s", exc)
+        return []
+    shared: list[SharedDevice] = []
+    for owner in sorted({g.owner for g in received}):
+        views = (await partner_devices(influx, registry, owner, grace_factor))[owner]
+        devices = {g.device for g in received if g.owner == owner}
+        shared += [
+            SharedDevice(partner=owner, **_device(v).model_dump()) for v in views if v.id in devices
+        ]
+    return shared
+
+
+async def _none() -> None:
+    return None
+
+
+async def _stored_figures(
+    influx: AsyncInfluxClient, partner: str | None
+) -> tuple[bool | None, float | None, int | None]:
+    """Ingest heartbeat, stored messages per second over the last minute, and rejections in
+    the last 24 h, from InfluxDB: true for every ingest replica, also when the API runs in
+    another container than the ingest."""
+    params = {"partner": partner} if partner else {}
+    query = _FIGURES.format(where=' AND "partner" = $partner' if partner else "")
+    try:
+        heartbeats, messages, rejected = await influx.query(query, params)
+    except (StoreError, ValueError) as exc:
+        log.warning("platform figures unavailable: %s", exc)
+        return None, None, None
+    connected = any(bool(s.values[0][1]) for s in heartbeats if s.values)
+    count = int(messages[0].values[0][1]) if messages and messages[0].values else 0
+    bad = int(rejected[0].values[0][1]) if rejected and rejected[0].values else 0
+    return connected, round(count / RATE_WINDOW_S, 2), bad
+
+
+async def _ingest_counters(metrics_port: int | None) -> tuple[IngestCounters, int] | None:
+    """The local ingest's counters and spool bytes, parsed from its Prometheus text."""
+    if not metrics_port:
+        return None
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            resp = await client.get(f"http://127.0.0.1:{metrics_port}/")
+        resp.raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return parse_ingest_metrics(resp.text)
+
+
+def parse_ingest_metrics(text: str) -> tuple[IngestCounters, int]:
+    """Sum the per-partner counters; gauges are taken as they are (absent: unknown)."""
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+
+    def flag(name: str) -> bool | None:
+        return bool(sums[name]) if name in sums else None
+
+    counters = IngestCounters(
+        received_total=int(sums.get("mainport_ingest_received_total", 0)),
+        accepted_total=int(sums.get("mainport_ingest_accepted_total", 0)),
+        rejected_total=int(sums.get("mainport_ingest_rejected_total", 0)),
+        broker_connected=flag("mainport_ingest_broker_connected"),
+        store_up=flag("mainport_ingest_store_up"),
+        spool_full=flag("mainport_ingest_spool_full"),
+    )
+    return counters, int(sums.get("mainport_ingest_spool_bytes", 0))
+
+
+def _spool_on_disk(settings: Settings) -> int:
+    """Segment bytes under the spool directory: an upper bound (the drained part of the oldest
+    segment still counts), for when the ingest's metrics are out of reach."""
+    total = 0
+    for path in settings.spool_dir.glob("*/*.seg"):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:  # drained and removed meanwhile
+            continue
+    return total

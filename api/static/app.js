@@ -1,0 +1,191 @@
+// Boot, routing (#/ and #/partners/<id>: the token is never in the URL), sign-in, and the
+// polling loops: /api/v1/live every 2 s with If-None-Match (a 304 costs nothing, and a device
+// going offline shows within seconds), platform health every 10 s, analytics every 30 s.
+
+import { ApiError, getJson, loadFeatures, session } from "./api.js";
+import { DASH, bytes, count, el, statusBadge } from "./format.js";
+import { Overview } from "./overview.js";
+import { PartnerPage } from "./partner.js";
+
+const LIVE_MS = 2000;
+const HEALTH_MS = 10000;
+const FIGURES_MS = 30000;
+
+const $ = (id) => document.getElementById(id);
+const views = { signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view") };
+const errorBox = $("error");
+
+const state = { viewer: null, liveEtag: null, live: null, liveAt: 0, timers: [] };
+
+function showError(err) {
+  if (err instanceof ApiError && err.status === 401) return; // the sign-in form says it
+  errorBox.textContent = err instanceof Error ? err.message : String(err);
+  errorBox.hidden = false;
+}
+function clearError() {
+  errorBox.hidden = true;
+  errorBox.textContent = "";
+}
+
+const overview = new Overview($("overview"), { onError: showError });
+const partnerPage = new PartnerPage(views.partner, { onError: showError });
+
+function show(name) {
+  for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
+}
+
+function route() {
+  if (!session.token()) {
+    show("signin");
+    $("token").focus();
+    return;
+  }
+  const match = location.hash.match(/^#\/partners\/([a-z0-9-]+)$/);
+  if (match) {
+    show("partner");
+    partnerPage.show(decodeURIComponent(match[1]));
+    document.title = `Mainport — ${match[1]}`;
+  } else {
+    partnerPage.hide();
+    show("overview");
+    document.title = "Mainport — network overview";
+  }
+}
+
+// --- polling -------------------------------------------------------------------------------------
+
+function every(ms, task) {
+  let stopped = false;
+  const loop = async () => {
+    if (stopped || !session.token()) return;
+    try {
+      await task();
+    } catch (err) {
+      showError(err);
+    }
+    if (!stopped) state.timers.push(setTimeout(loop, ms));
+  };
+  loop();
+  return () => { stopped = true; };
+}
+
+async function pollLive() {
+  const { status, data, etag } = await getJson("/api/v1/live", { etag: state.liveEtag });
+  state.liveAt = Date.now();
+  if (status === 304) return;
+  if (!data) throw new Error("this API has no /api/v1/live endpoint");
+  state.live = data;
+  state.liveEtag = etag;
+  overview.setLive(data);
+  partnerPage.setLive(data);
+  clearError();
+}
+
+async function pollHealth() {
+  const { data } = await getJson("/api/v1/platform");
+  if (!data) {
+    $("health").replaceChildren(el("li", {}, "Platform health not available from this API."));
+    return;
+  }
+  if (!state.viewer) onViewer(data.viewer);
+  const up = (ok) => (ok === null || ok === undefined ? "unknown" : ok ? "online" : "offline");
+  const items = [
+    ["broker", "Broker", statusBadge(up(data.broker), data.broker ? "up" : "down")],
+    ["influxdb", "InfluxDB", statusBadge(up(data.influxdb), data.influxdb ? "up" : "down")],
+    ["ingest", "Ingest", statusBadge(up(data.ingest_connected), data.ingest_connected === null ? "unknown" : data.ingest_connected ? "connected" : "not connected")],
+    ["rate", "Ingest rate", data.messages_per_s === null ? DASH : `${data.messages_per_s.toFixed(1)} msg/s`],
+    ["rejected", "Rejected 24 h", count(data.rejected_24h)],
+  ];
+  if (data.viewer.role === "operator") items.push(["spool", "Spool", bytes(data.spool_bytes)]);
+  $("health").replaceChildren(...items.map(([key, label, value]) =>
+    el("li", { dataset: { key } }, el("span", { className: "label" }, `${label}:`), value)));
+}
+
+function onViewer(viewer) {
+  state.viewer = viewer;
+  $("viewer").textContent = viewer.role === "operator" ? "operator" : `partner ${viewer.partner}`;
+  document.body.dataset.role = viewer.role;
+  // A partner lands on its own page; the overview (one row) stays one click away.
+  if (viewer.role === "partner" && (location.hash === "" || location.hash === "#/")) {
+    location.hash = `#/partners/${viewer.partner}`;
+  }
+}
+
+function tickFreshness() {
+  if (!state.liveAt) return;
+  const s = Math.round((Date.now() - state.liveAt) / 1000);
+  $("freshness").textContent = s <= 5 ? "live" : `last update ${s} s ago`;
+  $("freshness").dataset.stale = String(s > 10);
+}
+
+let stops = [];
+function start() {
+  stop();
+  $("signout").hidden = false;
+  stops = [
+    every(LIVE_MS, pollLive),
+    every(HEALTH_MS, pollHealth),
+    every(FIGURES_MS, async () => {
+      if (!state.live) await pollLive();
+      if (!views.overview.hidden || overview.figures.size === 0) await overview.refreshFigures();
+      if (!views.partner.hidden) await partnerPage.refresh();
+    }),
+  ];
+  state.timers.push(setInterval(tickFreshness, 1000));
+}
+function stop() {
+  for (const s of stops) s();
+  stops = [];
+  for (const t of state.timers) { clearTimeout(t); clearInterval(t); }
+  state.timers = [];
+}
+
+// --- wiring -----------------------------------------------------------------------------------------
+
+$("signin").addEventListener("submit", (e) => {
+  e.preventDefault();
+  session.signIn($("token").value);
+  $("token").value = "";
+  clearError();
+  state.viewer = null;
+  state.liveEtag = null;
+  loadFeatures().then(() => {
+    route();
+    start();
+  });
+});
+$("signout").addEventListener("click", () => {
+  session.signOut();
+  window.dispatchEvent(new CustomEvent("mainport:signed-out"));
+});
+window.addEventListener("mainport:signed-out", () => {
+  stop();
+  state.viewer = null;
+  state.live = null;
+  state.liveEtag = null;
+  $("signout").hidden = true;
+  $("viewer").textContent = "";
+  $("health").replaceChildren();
+  $("freshness").textContent = "";
+  route();
+  showError("Sign in with an API token.");
+});
+$("refresh-overview").addEventListener("click", () => overview.refreshFigures().catch(showError));
+window.addEventListener("hashchange", () => {
+  route();
+  if (!views.overview.hidden) overview.refreshFigures().catch(showError);
+});
+
+const wall = $("wall");
+const setWall = (on) => {
+  document.documentElement.classList.toggle("wall", on);
+  wall.setAttribute("aria-pressed", String(on));
+  localStorage.setItem("mainport-wall", on ? "1" : "0");
+};
+wall.addEventListener("click", () => setWall(wall.getAttribute("aria-pressed") !== "true"));
+setWall(localStorage.getItem("mainport-wall") === "1");
+
+loadFeatures().then(() => {
+  route();
+  if (session.token()) start();
+});
