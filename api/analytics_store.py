@@ -6,7 +6,6 @@ Every value goes in as a bound `$parameter`; the query text is built from consta
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from domain.usage import (
     window_octets,
 )
 from ingest.points import as_uint64
-from stack.influx import AsyncInfluxClient, ParamValue, Series
+from stack.influx import AsyncInfluxClient, ParamValue, Series, Statements
 from stack.schema import DERIVED_RP, RAW_RP
 
 HOUR_NS = 3600 * 1_000_000_000
@@ -71,27 +70,6 @@ class UsageRecords:
     complete: bool
 
 
-class Batch:
-    """Statements with their own parameters, sent as one request."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-        self.params: dict[str, ParamValue] = {}
-
-    def add(self, statement: str, **params: ParamValue) -> int:
-        k = len(self.statements)
-        for name in sorted(params, key=len, reverse=True):
-            statement = re.sub(rf"\${name}(?![A-Za-z0-9_])", f"${name}_{k}", statement)
-            self.params[f"{name}_{k}"] = params[name]
-        self.statements.append(statement)
-        return k
-
-    async def run(self, influx: AsyncInfluxClient) -> list[list[Series]]:
-        if not self.statements:
-            return []
-        return await influx.query("; ".join(self.statements), self.params)
-
-
 def _subjects(partner: str, ports: list[str]) -> tuple[str, dict[str, ParamValue]]:
     """Where-clause for the partner's devices and its registered ports."""
     params: dict[str, ParamValue] = {"p": partner}
@@ -110,7 +88,7 @@ async def uptime_records(
 ) -> UptimeRecords:
     where, params = _subjects(partner, ports)
     d = DERIVED_RP
-    b = Batch()
+    b = Statements()
     marks = b.add(
         f'SELECT "first", "last" FROM "{d}"."marks" WHERE {where} {_BY_SUBJECT}', **params
     )
@@ -155,7 +133,7 @@ async def uptime_records(
         s=start_ns,
         hi=hi_ns,
     )
-    res = await b.run(influx)
+    res = await b.run_async(influx)
     subjects: dict[tuple[str, str], SubjectRecords] = defaultdict(SubjectRecords)
     for s in res[marks]:
         rec = s.records()[-1]
@@ -178,7 +156,7 @@ async def uptime_records(
     links = [
         _link(s, v) for i in (link_before, link_first, link_lost) for s in res[i] for v in s.values
     ]
-    follow = Batch()
+    follow = Statements()
     for s in res[link_lost]:
         for v in s.values:
             follow.add(
@@ -189,7 +167,7 @@ async def uptime_records(
                 hi=hi_ns,
             )
     clients = [s.tags.get("client", "") for s in res[link_lost] for _ in s.values]
-    for client, found in zip(clients, await follow.run(influx), strict=True):
+    for client, found in zip(clients, await follow.run_async(influx), strict=True):
         links += [LinkRecord(client, int(v[0]), True) for s in found for v in s.values]
     return UptimeRecords(dict(subjects), sorted(set(links), key=lambda r: r.time_ns))
 
@@ -205,7 +183,7 @@ async def usage_records(
 ) -> UsageRecords:
     """`ports`: the partner's `switch/port` → capacity in Mbit/s. `samples`: read every
     bucket (to list them), not only the largest."""
-    b = Batch()
+    b = Statements()
     p = {"p": partner}
     full_lo, full_hi = _inner(start_ns, hi_ns, HOUR_NS)
     edges = _edges(start_ns, hi_ns, full_lo, full_hi)
@@ -289,7 +267,7 @@ async def usage_records(
                     pt=port,
                 )
                 raw_edges.append((name, x, y, prev, rows))
-    res = await b.run(influx)
+    res = await b.run_async(influx)
     messages, mqtt_bytes = _sums(res[act], 2)
     (rejected,) = _sums(res[rej], 1)
     for i in raw_msgs:

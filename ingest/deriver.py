@@ -21,7 +21,6 @@ could interleave. It is idempotent, so a restart simply re-reads recent markers.
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import threading
 import time
@@ -31,31 +30,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
-from numpy.typing import NDArray
-
 from domain.lineprotocol import line
 from domain.registry import DEFAULT_INTERVAL_S, Registry, load_registry
 from domain.spans import Derived, Kind, SpanState, derive_spans, sort_events
 from domain.timestamps import NS_PER_S
 from domain.uptime import timeout_ns
 from domain.usage import BUCKET_NS, bucket_octets, port_deltas
+from ingest.derive_reads import (
+    FAR_FUTURE_NS,
+    Ranges,
+    SubjectKey,
+    context_queries,
+    device_events,
+    first_time,
+    read_queries,
+    stretch,
+    times_of,
+)
 from ingest.markers import HOUR_NS, MEASUREMENT, parse_events
 from ingest.markers import RP as MARKERS_RP
 from ingest.points import as_uint64
-from stack.influx import InfluxClient, ParamValue, Series, StoreError
+from stack.influx import InfluxClient, Series, Statements, StoreError
 from stack.schema import DERIVED_RP, RAW_RP, ensure_schema
 from stack.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FAR_FUTURE_NS = 2**62
-"""Upper bound for "everything after": InfluxDB refuses times near int64's end."""
 PAGE = 500
-STATEMENTS_PER_REQUEST = 400
-
-SubjectKey = tuple[str, str, str]
-"""(kind, partner, subject): kind `device` or `port`; a port's subject is `switch/port`."""
 
 
 @dataclass(slots=True)
@@ -73,30 +74,6 @@ class Work:
 
     first: list[int] = field(default_factory=list)
     second: list[int] = field(default_factory=list)
-
-
-class Queries:
-    """Many InfluxQL statements with their own bound parameters, sent a few hundred at a time
-    (one HTTP round trip instead of one per statement)."""
-
-    def __init__(self) -> None:
-        self._statements: list[tuple[str, dict[str, ParamValue]]] = []
-
-    def add(self, statement: str, **params: ParamValue) -> int:
-        self._statements.append((statement, params))
-        return len(self._statements) - 1
-
-    def run(self, client: InfluxClient) -> list[list[Series]]:
-        results: list[list[Series]] = []
-        for a in range(0, len(self._statements), STATEMENTS_PER_REQUEST):
-            texts, merged = [], {}
-            for k, (text, params) in enumerate(self._statements[a : a + STATEMENTS_PER_REQUEST]):
-                for name in sorted(params, key=len, reverse=True):
-                    text = re.sub(rf"\${name}(?![A-Za-z0-9_])", f"${name}_{k}", text)
-                    merged[f"{name}_{k}"] = params[name]
-                texts.append(text)
-            results += client.query("; ".join(texts), merged)
-        return results
 
 
 class Deriver:
@@ -185,7 +162,7 @@ class Deriver:
         return len(todo)
 
     def _subjects_in_raw(self) -> set[SubjectKey]:
-        q = Queries()
+        q = Statements()
         by_partner = q.add(
             f'SELECT last(*) FROM "{RAW_RP}"."telemetry" GROUP BY "partner", "device"'
         )
@@ -254,7 +231,7 @@ class Deriver:
         marks = self.marks.get(key)
         if marks is None or marks.state is None:
             return False
-        times, kinds = _device_events(w.first, w.second)
+        times, kinds = device_events(w.first, w.second)
         if times.size == 0:
             return True
         if marks.state.last_ns is not None and int(times[0]) <= marks.state.last_ns:
@@ -267,20 +244,20 @@ class Deriver:
     def _recompute(self, subjects: list[tuple[SubjectKey, Work]]) -> list[str]:
         """The out-of-order path, for many subjects at once: find the context (first query
         round), read the raw stretch and the records in it (second round), derive again."""
-        context = Queries()
+        context = Statements()
         plans = []
         for key, w in subjects:
             touched = [*w.first, *w.second]
             if not touched:
                 continue
             lo, hi = min(touched), max(touched)
-            plans.append((key, lo, hi, _context(context, key, lo, hi)))
+            plans.append((key, lo, hi, context_queries(context, key, lo, hi)))
         found = context.run(self.client)
-        reads = Queries()
+        reads = Statements()
         ranges = []
         for key, lo, hi, idx in plans:
-            r = _ranges(key, lo, hi, [_first_time(found[i]) for i in idx])
-            ranges.append((key, r, _reads(reads, key, r)))
+            r = stretch(key, lo, hi, [first_time(found[i]) for i in idx])
+            ranges.append((key, r, read_queries(reads, key, r)))
         got = reads.run(self.client)
         points: list[str] = []
         for key, r, idx in ranges:
@@ -293,11 +270,11 @@ class Deriver:
         points: list[str] = []
         if kind == "device":
             status = results[1]
-            obs = [t for s in raw for t in _times(s)]
+            obs = [t for s in raw for t in times_of(s)]
             status_rows = [(int(v[0]), v[1]) for s in status for v in s.values]
             obs += [t for t, online in status_rows if online == 1]
             off = [t for t, online in status_rows if online == 0]
-            times, kinds = _device_events(obs, off)
+            times, kinds = device_events(obs, off)
             span_times, span_kinds = times, kinds
         else:
             rows = sorted(
@@ -323,9 +300,9 @@ class Deriver:
             ),
         )
         # Records in the decided key ranges that the raw data no longer bears out are emptied.
-        for t in {t for s in old_silences for t in _times(s) if r.silence_key(t)} - keep_silence:
+        for t in {t for s in old_silences for t in times_of(s) if r.silence_key(t)} - keep_silence:
             points.append(self._silence_line(key, t, t))
-        for t in {t for s in old_held for t in _times(s) if r.held_key(t)} - keep_held:
+        for t in {t for s in old_held for t in times_of(s) if r.held_key(t)} - keep_held:
             points.append(self._held_line(key, t, t))
         self._update_marks(key, out.state, exact_state=r.to_the_end, points=points)
         return points
@@ -365,7 +342,7 @@ class Deriver:
                 strict=True,
             )
         ]
-        emptied = {t for s in old for t in _times(s)} - set(counts)
+        emptied = {t for s in old for t in times_of(s)} - set(counts)
         for t in emptied:
             points.append(line("traffic", tags, {"in_octets": 0, "out_octets": 0, "deltas": 0}, t))
         changed = [*counts, *emptied]
@@ -427,7 +404,7 @@ class Deriver:
         """Hourly message and rejection counts, computed inside InfluxDB from raw data, and
         each partner's 5-minute traffic summed over its ports (what p95 is taken from)."""
         db = self.client.db.replace('"', '\\"')
-        q = Queries()
+        q = Statements()
         for partner, (lo, hi) in sorted(partner_buckets.items()):
             q.add(
                 'SELECT sum("in_octets") AS "in_octets", sum("out_octets") AS "out_octets", '
@@ -458,7 +435,7 @@ class Deriver:
 
     def _load(self) -> None:
         """The cursor and every subject's marks: a restarted deriver goes on where it was."""
-        q = Queries()
+        q = Statements()
         q.add(f'SELECT "cursor" FROM "{DERIVED_RP}"."progress"')
         q.add(f'SELECT * FROM "{DERIVED_RP}"."marks" GROUP BY "kind", "partner", "subject"')
         progress, marks = q.run(self.client)
@@ -484,158 +461,8 @@ class Deriver:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Ranges:
-    """Where one subject's recomputation reads and which record keys it decides."""
-
-    r0: int | None
-    """The last observation (a port: `up` sample) before the touched stretch."""
-    r1: int | None
-    """The first after it."""
-    span_lo: int
-    span_hi: int
-    buckets_lo: int
-    buckets_hi: int
-    read_lo: int
-    read_hi: int
-
-    @property
-    def to_the_end(self) -> bool:
-        return self.r1 is None
-
-    def silence_key(self, t: int) -> bool:
-        return (self.r0 is None or t > self.r0) and (self.r1 is None or t <= self.r1)
-
-    def held_key(self, t: int) -> bool:
-        # A run starting at r1 itself (an offline event at that instant) ends after r1, out of
-        # this stretch's reach: its record stays as it is.
-        return (self.r0 is None or t >= self.r0) and (self.r1 is None or t < self.r1)
-
-
 def _tags(key: SubjectKey) -> dict[str, str]:
     return {"kind": key[0], "partner": key[1], "subject": key[2]}
-
-
-def _where(key: SubjectKey) -> tuple[str, dict[str, ParamValue]]:
-    if key[0] == "device":
-        return '"partner" = $p AND "device" = $d', {"p": key[1], "d": key[2]}
-    switch, _, port = key[2].partition("/")
-    return '"switch" = $s AND "port" = $x', {"s": switch, "x": port}
-
-
-def _context(q: Queries, key: SubjectKey, lo: int, hi: int) -> list[int]:
-    where, params = _where(key)
-    if key[0] == "device":
-        t = f'FROM "{RAW_RP}"."telemetry" WHERE {where}'
-        s = f'FROM "{RAW_RP}"."status" WHERE {where} AND "online" = 1'
-        return [
-            q.add(f"SELECT * {t} AND time < $t ORDER BY time DESC LIMIT 1", t=lo, **params),
-            q.add(f'SELECT "online" {s} AND time < $t ORDER BY time DESC LIMIT 1', t=lo, **params),
-            q.add(f"SELECT * {t} AND time > $t ORDER BY time ASC LIMIT 1", t=hi, **params),
-            q.add(f'SELECT "online" {s} AND time > $t ORDER BY time ASC LIMIT 1', t=hi, **params),
-        ]
-    c = f'SELECT "up" FROM "{RAW_RP}"."counters" WHERE {where}'
-    bucket = lo // BUCKET_NS * BUCKET_NS
-    return [
-        q.add(f'{c} AND "up" = 1 AND time < $t ORDER BY time DESC LIMIT 1', t=lo, **params),
-        q.add(f'{c} AND "up" = 1 AND time > $t ORDER BY time ASC LIMIT 1', t=hi, **params),
-        q.add(f"{c} AND time < $t ORDER BY time DESC LIMIT 1", t=bucket, **params),
-        q.add(f"{c} AND time > $t ORDER BY time ASC LIMIT 1", t=hi, **params),
-    ]
-
-
-def _ranges(key: SubjectKey, lo: int, hi: int, found: list[int | None]) -> Ranges:
-    if key[0] == "device":
-        before = [t for t in found[:2] if t is not None]
-        after = [t for t in found[2:] if t is not None]
-        r0 = max(before) if before else None
-        r1 = min(after) if after else None
-        span_lo, span_hi = r0 or 0, r1 or FAR_FUTURE_NS
-        return Ranges(r0, r1, span_lo, span_hi, 0, 0, span_lo, span_hi)
-    r0, r1, prev, nxt = found
-    buckets_lo = lo // BUCKET_NS * BUCKET_NS
-    last = nxt if nxt is not None else hi
-    buckets_hi = (last // BUCKET_NS + 1) * BUCKET_NS
-    span_lo, span_hi = r0 or 0, r1 or FAR_FUTURE_NS
-    read_lo = min(span_lo, prev if prev is not None else buckets_lo)
-    return Ranges(
-        r0, r1, span_lo, span_hi, buckets_lo, buckets_hi, read_lo, max(span_hi, buckets_hi)
-    )
-
-
-def _reads(q: Queries, key: SubjectKey, r: Ranges) -> list[int]:
-    where, params = _where(key)
-    span = {"a": r.span_lo, "b": r.span_hi}
-    derived = '"kind" = $k AND "partner" = $dp AND "subject" = $ds'
-    dparams: dict[str, ParamValue] = {"k": key[0], "dp": key[1], "ds": key[2]}
-    idx = []
-    if key[0] == "device":
-        idx.append(
-            q.add(
-                f'SELECT * FROM "{RAW_RP}"."telemetry" WHERE {where} AND time >= $a AND time <= $b',
-                **span,
-                **params,
-            )
-        )
-        idx.append(
-            q.add(
-                f'SELECT "online" FROM "{RAW_RP}"."status" WHERE {where} '
-                "AND time >= $a AND time <= $b",
-                **span,
-                **params,
-            )
-        )
-    else:
-        idx.append(
-            q.add(
-                f'SELECT "in_octets", "out_octets", "up" FROM "{RAW_RP}"."counters" '
-                f"WHERE {where} AND time >= $a AND time <= $b",
-                a=r.read_lo,
-                b=r.read_hi,
-                **params,
-            )
-        )
-        idx.append(
-            q.add(
-                f'SELECT "deltas" FROM "{DERIVED_RP}"."traffic" WHERE "subject" = $ds '
-                "AND time >= $a AND time < $b",
-                a=r.buckets_lo,
-                b=r.buckets_hi,
-                ds=key[2],
-            )
-        )
-    idx.append(
-        q.add(
-            f'SELECT "since" FROM "{DERIVED_RP}"."silence" WHERE {derived} '
-            "AND time >= $a AND time <= $b",
-            **span,
-            **dparams,
-        )
-    )
-    idx.append(
-        q.add(
-            f'SELECT "until" FROM "{DERIVED_RP}"."held" WHERE {derived} '
-            "AND time >= $a AND time <= $b",
-            **span,
-            **dparams,
-        )
-    )
-    return idx
-
-
-def _device_events(obs: list[int], off: list[int]) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
-    return sort_events([*obs, *off], [Kind.OBSERVATION] * len(obs) + [Kind.OFFLINE] * len(off))
-
-
-def _times(series: Series) -> list[int]:
-    return [int(v[0]) for v in series.values]
-
-
-def _first_time(series: list[Series]) -> int | None:
-    for s in series:
-        if s.values:
-            return int(s.values[0][0])
-    return None
 
 
 def run_deriver(settings: Settings, rebuild: bool = False) -> int:

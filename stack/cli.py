@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from domain.registry import Registry, RegistryError, load_registry
-from stack.settings import Settings
+from stack.cli_access import credentials_app, grant_app, token_app
+from stack.cli_common import fail, load_partners, load_settings, setup_logging, sync_broker_or_fail
 
 app = typer.Typer(
     help="Mainport: telemetry platform for open fibre networks.",
@@ -20,42 +17,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-credentials_app = typer.Typer(help="Broker credentials (MQTT passwords).", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(token_app, name="token")
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"mainport: {message}", err=True)
-    return typer.Exit(1)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"MAINPORT_{'_'.join(map(str, e['loc'])).upper() or '(settings)'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise fail(f"bad settings: {problems}") from None
-
-
-def load_partners(settings: Settings) -> Registry:
-    try:
-        return load_registry(settings.partners_file)
-    except RegistryError as exc:
-        raise fail(str(exc)) from None
-
-
-def _logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("MAINPORT_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+app.add_typer(grant_app, name="grant")
 
 
 @app.command()
@@ -82,7 +46,7 @@ def ingest() -> None:
     """Run one ingest process (several share the load through the shared subscription)."""
     from ingest.service import run_ingest
 
-    _logging()
+    setup_logging()
     settings = load_settings()
     load_partners(settings)
     raise typer.Exit(run_ingest(settings, settings.ingest_metrics_port))
@@ -102,7 +66,7 @@ def derive(
     """Keep the derived records (uptime spans, traffic buckets, hourly counts) up to date."""
     from ingest.deriver import run_deriver
 
-    _logging()
+    setup_logging()
     settings = load_settings()
     load_partners(settings)
     raise typer.Exit(run_deriver(settings, rebuild=rebuild))
@@ -115,7 +79,7 @@ def api() -> None:
 
     from api.app import create_app
 
-    _logging()
+    setup_logging()
     settings = load_settings()
     registry = load_partners(settings)
     uvicorn.run(
@@ -164,7 +128,7 @@ def simulate(
     username/password pair. Exit code 2 when the run had errors."""
     from simulators.commands import CommandError, parse_speed, run_simulate
 
-    _logging()
+    setup_logging()
     settings = load_settings()
     try:
         code = run_simulate(
@@ -200,282 +164,11 @@ def provision() -> None:
     the active grants, and reload a running broker."""
     settings = load_settings()
     registry = load_partners(settings)
-    reloaded = _sync_broker(settings, registry)
+    reloaded = sync_broker_or_fail(settings, registry)
     typer.echo(
         f"wrote {settings.broker_dir}/passwd and acl" + ("; broker reloaded" if reloaded else ""),
         err=True,
     )
-
-
-@credentials_app.command("issue")
-def credentials_issue(
-    partner: Annotated[str, typer.Argument(help="Partner id, or _network / _ingest")],
-    label: Annotated[
-        str | None,
-        typer.Option(help="An extra login PARTNER.LABEL (e.g. one per gateway), same rights"),
-    ] = None,
-) -> None:
-    """Create or rotate an MQTT password and print it once, alone on stdout.
-
-    Rotating disconnects clients still logged in with the old password."""
-    from stack.broker_access import AccountStore, account_username, validate_scope
-
-    settings = load_settings()
-    registry = load_partners(settings)
-    try:
-        validate_scope(partner, registry)
-        username = account_username(partner, label)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    password = AccountStore(settings.credentials_file).issue(partner, label=label)
-    reloaded = _sync_broker(settings, registry)
-    typer.echo(
-        f"issued MQTT credentials: username {username!r}"
-        + ("; running broker reloaded" if reloaded else ""),
-        err=True,
-    )
-    typer.echo(password)
-
-
-@token_app.command("issue")
-def token_issue(
-    operator: Annotated[
-        bool, typer.Option("--operator", help="A token that sees everything")
-    ] = False,
-    partner: Annotated[
-        str | None, typer.Option("--partner", help="A token for one partner")
-    ] = None,
-    label: Annotated[str, typer.Option(help="A note to recognise the token by")] = "",
-) -> None:
-    """Create an API token and print it once, alone on stdout."""
-    from api.tokens import OPERATOR, PARTNER, TokenStore
-
-    if operator == (partner is not None):
-        raise fail("give exactly one of --operator or --partner ID")
-    settings = load_settings()
-    if partner is not None and load_partners(settings).partner(partner) is None:
-        raise fail(f"unknown partner {partner!r}: not in {settings.partners_file}")
-    token = TokenStore(settings.tokens_file).issue(
-        OPERATOR if operator else PARTNER, partner, label
-    )
-    typer.echo(f"issued {'an operator' if operator else f'a {partner}'} API token", err=True)
-    typer.echo(token)
-
-
-# --- Partners kept apart: logins, tokens and data-sharing grants ----------------------------
-
-grant_app = typer.Typer(help="Data-sharing grants between partners.", no_args_is_help=True)
-app.add_typer(grant_app, name="grant")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")]
-
-
-def _sync_broker(settings: Settings, registry: Registry) -> bool:
-    """Broker files from logins and active grants; True when a running broker was reloaded."""
-    from stack.broker_access import sync_broker
-    from stack.grants import GrantLogError
-
-    try:
-        return sync_broker(settings, registry)
-    except GrantLogError as exc:
-        raise fail(str(exc)) from None
-
-
-def _print_rows(rows: list[dict[str, object]], as_json: bool) -> None:
-    """Rows on stdout: JSON lines for scripts, or aligned columns for people."""
-    import json
-
-    if as_json:
-        for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        return
-    if not rows:
-        typer.echo("(none)", err=True)
-        return
-    cells = [[str(k) for k in rows[0]]] + [
-        ["-" if v is None else str(v) for v in row.values()] for row in rows
-    ]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
-    for line in cells:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-
-
-@credentials_app.command("list")
-def credentials_list(as_json: JsonOption = False) -> None:
-    """Broker logins (never their passwords, which are not stored)."""
-    from stack.broker_access import AccountStore
-
-    settings = load_settings()
-    rows: list[dict[str, object]] = [
-        {
-            "username": a.username,
-            "scope": a.scope,
-            "issued_at": a.issued_at,
-            "kind": "run-time" if a.runtime else "issued",
-        }
-        for a in sorted(AccountStore(settings.credentials_file).load(), key=lambda a: a.username)
-    ]
-    _print_rows(rows, as_json)
-
-
-@credentials_app.command("revoke")
-def credentials_revoke(
-    username: Annotated[str, typer.Argument(help="Login to delete, e.g. woonbron or woonbron.gw")],
-) -> None:
-    """Delete a broker login; the broker disconnects clients still using it."""
-    from stack.broker_access import AccountStore
-
-    settings = load_settings()
-    registry = load_partners(settings)
-    if not AccountStore(settings.credentials_file).revoke(username):
-        raise fail(f"no MQTT login {username!r} (see `mainport credentials list`)")
-    reloaded = _sync_broker(settings, registry)
-    typer.echo(
-        f"revoked MQTT login {username!r}"
-        + ("; running broker reloaded, its clients disconnected" if reloaded else ""),
-        err=True,
-    )
-
-
-@token_app.command("list")
-def token_list(as_json: JsonOption = False) -> None:
-    """API tokens by id (never their secrets, which are not stored)."""
-    from api.tokens import TokenStore
-
-    settings = load_settings()
-    rows: list[dict[str, object]] = [
-        {
-            "id": r.id,
-            "role": r.role,
-            "partner": r.partner,
-            "label": r.label,
-            "issued_at": r.issued_at,
-        }
-        for r in TokenStore(settings.tokens_file).records()
-    ]
-    _print_rows(rows, as_json)
-
-
-@token_app.command("revoke")
-def token_revoke(
-    token_id: Annotated[str, typer.Argument(help="Token id (from `token list`) or the token")],
-) -> None:
-    """Revoke an API token; a running API refuses it from its next request on."""
-    from api.tokens import TokenStore, token_id_of
-
-    settings = load_settings()
-    found = token_id_of(token_id)
-    if found is None or not TokenStore(settings.tokens_file).revoke(found):
-        raise fail("no such API token (see `mainport token list`)")
-    typer.echo(f"revoked API token {found}", err=True)
-
-
-@grant_app.command("add")
-def grant_add(
-    devices: Annotated[list[str], typer.Argument(help="Devices of the owner's to share")],
-    owner: Annotated[str, typer.Option("--from", help="Partner who owns the devices")],
-    grantee: Annotated[str, typer.Option("--to", help="Partner who may read them")],
-    note: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
-) -> None:
-    """Let partner --to read the telemetry of DEVICES of partner --from (broker and API).
-
-    Prints the ids of the new grants on stdout."""
-    import getpass
-
-    from domain.grants import GrantError
-    from stack.grants import GrantLog, GrantLogError
-
-    settings = load_settings()
-    registry = load_partners(settings)
-    try:
-        created, existing = GrantLog(settings.grants_file).add(
-            registry, owner, grantee, devices, f"operator (CLI, user {getpass.getuser()})", note
-        )
-    except (GrantError, GrantLogError) as exc:
-        raise fail(str(exc)) from None
-    reloaded = _sync_broker(settings, registry) if created else False
-    for grant in existing:
-        typer.echo(
-            f"{owner}/{grant.device} is already shared with {grantee} ({grant.id})", err=True
-        )
-    for grant in created:
-        typer.echo(f"shared {owner}/{grant.device} with {grantee} ({grant.id})", err=True)
-        typer.echo(grant.id)
-    if created:
-        typer.echo("running broker reloaded" if reloaded else "no running broker here", err=True)
-
-
-@grant_app.command("revoke")
-def grant_revoke(
-    grant_id: Annotated[str, typer.Argument(help="Grant id, e.g. g-3f2a9c1b7d4e")],
-) -> None:
-    """Revoke a grant: the grantee loses broker and API access at once."""
-    import getpass
-
-    from domain.grants import GrantError
-    from stack.grants import GrantLog, GrantLogError
-
-    settings = load_settings()
-    registry = load_partners(settings)
-    try:
-        grant = GrantLog(settings.grants_file).revoke(
-            grant_id, f"operator (CLI, user {getpass.getuser()})"
-        )
-    except (GrantError, GrantLogError) as exc:
-        raise fail(str(exc)) from None
-    reloaded = _sync_broker(settings, registry)
-    typer.echo(
-        f"revoked {grant.id}: {grant.grantee} no longer reads {grant.owner}/{grant.device}"
-        + ("; running broker reloaded" if reloaded else ""),
-        err=True,
-    )
-
-
-@grant_app.command("list")
-def grant_list(
-    partner: Annotated[
-        str | None, typer.Option(help="Only grants this partner gave or received")
-    ] = None,
-    include_revoked: Annotated[
-        bool, typer.Option("--all", help="Include revoked grants, with who revoked them when")
-    ] = False,
-    history: Annotated[
-        bool, typer.Option("--history", help="The audit log: every grant and revocation")
-    ] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Grants in force (or all of them, or the audit log), oldest first."""
-    from stack.grants import GrantLog, GrantLogError
-
-    settings = load_settings()
-    log = GrantLog(settings.grants_file)
-    try:
-        rows: list[dict[str, object]]
-        if history:
-            rows = [
-                {k: e.get(k, "") for k in ("at", "event", "id", "owner", "device", "grantee", "by")}
-                for e in log.events()
-                if partner is None or partner in (e.get("owner"), e.get("grantee"))
-            ]
-        else:
-            rows = [
-                {
-                    "id": g.id,
-                    "owner": g.owner,
-                    "device": g.device,
-                    "grantee": g.grantee,
-                    "granted_at": g.granted_at,
-                    "granted_by": g.granted_by,
-                    "revoked_at": g.revoked_at,
-                    "revoked_by": g.revoked_by,
-                    "note": g.note,
-                }
-                for g in log.grants()
-                if (include_revoked or g.active) and (partner is None or g.concerns(partner))
-            ]
-    except GrantLogError as exc:
-        raise fail(str(exc)) from None
-    _print_rows(rows, as_json)
 
 
 @app.command("dead-letters")

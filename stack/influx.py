@@ -21,7 +21,8 @@ Write policy (after Telegraf's influxdb_v2 output; ingest/writer.py applies it):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,3 +246,44 @@ class AsyncInfluxClient(_Base):
 
 def first_series(results: Sequence[list[Series]]) -> list[Series]:
     return results[0] if results else []
+
+
+class Statements:
+    """Many InfluxQL statements, each with its own bound parameters, sent in a few requests.
+
+    One round trip instead of one per statement is what keeps the deriver and the analytics
+    fast. Each statement's `$name`s are renamed `$name_<k>` (k: its number), so statements
+    never see each other's values.
+    """
+
+    def __init__(self, per_request: int = 400) -> None:
+        self.per_request = per_request
+        self._statements: list[tuple[str, dict[str, ParamValue]]] = []
+
+    def __len__(self) -> int:
+        return len(self._statements)
+
+    def add(self, statement: str, **params: ParamValue) -> int:
+        """Queue one statement; returns the index of its result."""
+        self._statements.append((statement, params))
+        return len(self._statements) - 1
+
+    def requests(self) -> Iterator[tuple[str, dict[str, ParamValue]]]:
+        """(query text, parameters) of each request, in order."""
+        for a in range(0, len(self._statements), self.per_request):
+            texts, merged = [], {}
+            for k, (text, params) in enumerate(self._statements[a : a + self.per_request]):
+                for name in sorted(params, key=len, reverse=True):
+                    text = re.sub(rf"\${name}(?![A-Za-z0-9_])", f"${name}_{k}", text)
+                    merged[f"{name}_{k}"] = params[name]
+                texts.append(text)
+            yield "; ".join(texts), merged
+
+    def run(self, client: InfluxClient) -> list[list[Series]]:
+        return [result for q, params in self.requests() for result in client.query(q, params)]
+
+    async def run_async(self, client: AsyncInfluxClient) -> list[list[Series]]:
+        results: list[list[Series]] = []
+        for q, params in self.requests():
+            results += await client.query(q, params)
+        return results

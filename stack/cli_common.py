@@ -1,0 +1,80 @@
+"""What every `mainport` command shares: settings and registry loading with one-line errors,
+logging, broker file sync, and table/JSON output."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from domain.registry import Registry, RegistryError, load_registry
+from stack.settings import Settings
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"mainport: {message}", err=True)
+    return typer.Exit(1)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MAINPORT_{'_'.join(map(str, e['loc'])).upper() or '(settings)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise fail(f"bad settings: {problems}") from None
+
+
+def load_partners(settings: Settings) -> Registry:
+    try:
+        return load_registry(settings.partners_file)
+    except RegistryError as exc:
+        raise fail(str(exc)) from None
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("MAINPORT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")]
+
+
+def sync_broker_or_fail(settings: Settings, registry: Registry) -> bool:
+    """Broker files from logins and active grants; True when a running broker was reloaded."""
+    from stack.broker_access import sync_broker
+    from stack.grants import GrantLogError
+
+    try:
+        return sync_broker(settings, registry)
+    except GrantLogError as exc:
+        raise fail(str(exc)) from None
+
+
+def print_rows(rows: list[dict[str, object]], as_json: bool) -> None:
+    """Rows on stdout: JSON lines for scripts, or aligned columns for people."""
+    import json
+
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("(none)", err=True)
+        return
+    cells = [[str(k) for k in rows[0]]] + [
+        ["-" if v is None else str(v) for v in row.values()] for row in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
+    for line in cells:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
