@@ -34,6 +34,7 @@ from domain.registry import Registry
 from domain.timestamps import format_rfc3339
 from stack.grants import GrantLog, GrantLogError
 from stack.influx import AsyncInfluxClient, StoreError
+from stack.schema import DERIVED_RP, MARKERS_RP
 from stack.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,13 @@ _FIGURES = (
     'SELECT last("connected") FROM "ingest_heartbeat" WHERE time > now() - 45s GROUP BY "client"; '
     'SELECT count("bytes") FROM "messages" WHERE time > now() - 60s{where}; '
     'SELECT count("bytes") FROM "rejected" WHERE time > now() - 24h{where}'
+)
+
+
+# Built from constants only, no value from a request in it.
+_DERIVE_PROGRESS = (
+    f'SELECT last("events") FROM "{MARKERS_RP}"."touched" WHERE time > now() - 1h; '  # noqa: S608
+    f'SELECT "cursor" FROM "{DERIVED_RP}"."progress"'
 )
 
 
@@ -80,6 +88,11 @@ class PlatformHealth(BaseModel):
     )
     rejected_24h: int | None = Field(description="Rejected messages in the last 24 h, in scope")
     spool_bytes: int | None = Field(description="Ingest spool waiting for InfluxDB (operator)")
+    derive_lag_s: float | None = Field(
+        None,
+        description="How far the derived records (uptime, usage) trail the newest stored batch; "
+        "0 when caught up, null when unknown",
+    )
     ingest: IngestCounters | None = Field(description="Local ingest counters (operator)")
 
 
@@ -120,6 +133,7 @@ async def platform(
         _ingest_counters(settings.ingest_metrics_port) if scope is None else _none(),
     )
     stored = await _stored_figures(influx, scope) if influx_ok else (None, None, None)
+    lag = await _derive_lag(influx) if influx_ok else None
     heartbeat, rate, rejected = stored
     spool: int | None = None
     if scope is None:
@@ -133,6 +147,7 @@ async def platform(
         messages_per_s=rate,
         rejected_24h=rejected,
         spool_bytes=spool,
+        derive_lag_s=lag,
         ingest=counters[0] if counters else None,
     )
 
@@ -226,6 +241,21 @@ async def _stored_figures(
     count = int(messages[0].values[0][1]) if messages and messages[0].values else 0
     bad = int(rejected[0].values[0][1]) if rejected and rejected[0].values else 0
     return connected, round(count / RATE_WINDOW_S, 2), bad
+
+
+async def _derive_lag(influx: AsyncInfluxClient) -> float | None:
+    """Seconds between the newest batch marker and the deriver's position in the markers."""
+    try:
+        newest, cursor = await influx.query(_DERIVE_PROGRESS)
+    except (StoreError, ValueError) as exc:
+        log.warning("derive progress unavailable: %s", exc)
+        return None
+    if not newest or not newest[0].values:
+        return 0.0  # nothing written yet: nothing to derive
+    if not cursor or not cursor[0].values:
+        return None
+    behind = int(newest[0].values[0][0]) - int(cursor[0].values[-1][1])
+    return round(max(0, behind) / 1e9, 1)
 
 
 async def _ingest_counters(metrics_port: int | None) -> tuple[IngestCounters, int] | None:

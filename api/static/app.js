@@ -97,6 +97,10 @@ async function pollHealth() {
     ["rejected", "Rejected 24 h", count(data.rejected_24h)],
   ];
   if (data.viewer.role === "operator") items.push(["spool", "Spool", bytes(data.spool_bytes)]);
+  if (data.derive_lag_s !== undefined) {
+    const lag = data.derive_lag_s;
+    items.push(["derived", "Figures", lag === null ? DASH : lag < 60 ? "current" : `${Math.round(lag)} s behind`]);
+  }
   $("health").replaceChildren(...items.map(([key, label, value]) =>
     el("li", { dataset: { key } }, el("span", { className: "label" }, `${label}:`), value)));
 }
