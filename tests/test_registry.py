@@ -164,37 +164,20 @@ def test_every_problem_is_reported_one_per_line() -> None:
     assert lines[1].startswith("p.yaml:5: partners.0.ports.0.capacity_mbps: ")
 
 
-def test_duplicate_partner_id_is_refused() -> None:
-    message = refusal(
+# A registry that cannot be right: refused with the file, line, field and the reason.
+CONTRADICTIONS = {
+    "duplicate partner id": (
         """\
         partners:
           - id: alpha
             name: A
           - id: alpha
             name: B
-        """
-    )
-
-    assert message.startswith("p.yaml:")
-    assert "duplicate partner id: 'alpha'" in message
-
-
-def test_duplicate_partner_id_names_line_and_field() -> None:
-    message = refusal(
-        """\
-        partners:
-          - id: alpha
-            name: A
-          - id: alpha
-            name: B
-        """
-    )
-
-    assert message.startswith("p.yaml:4: partners.1.id: "), message
-
-
-def test_duplicate_device_id_within_a_partner_is_refused() -> None:
-    message = refusal(
+        """,
+        "p.yaml:4: partners.1.id: ",
+        "duplicate partner id: 'alpha'",
+    ),
+    "duplicate device id within a partner": (
         """\
         partners:
           - id: alpha
@@ -202,26 +185,61 @@ def test_duplicate_device_id_within_a_partner_is_refused() -> None:
             devices:
               - {id: d1}
               - {id: d1}
-        """
-    )
-
-    assert message.startswith("p.yaml:")
-    assert "duplicate device id in partner 'alpha': 'd1'" in message
-
-
-def test_duplicate_device_id_names_line_and_field() -> None:
-    message = refusal(
+        """,
+        "p.yaml:6: partners.0.devices.1.id: ",
+        "duplicate device id in partner 'alpha': 'd1'",
+    ),
+    "device behind a port its partner lacks": (
         """\
         partners:
           - id: alpha
             name: A
             devices:
-              - {id: d1}
-              - {id: d1}
-        """
-    )
+              - {id: d1, port: xe-9}
+            ports:
+              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
+        """,
+        "p.yaml:5: partners.0.devices.0.port: ",
+        "device 'd1' sits behind port 'xe-9'",
+    ),
+    "switch port assigned to two partners": (
+        """\
+        partners:
+          - id: alpha
+            name: A
+            ports:
+              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
+          - id: beta
+            name: B
+            ports:
+              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
+        """,
+        "p.yaml:9: partners.1.ports.0",
+        "switch port 'sw-1/xe-1' already belongs to partner 'alpha'",
+    ),
+    "maintenance naming an unknown partner": (
+        """\
+        partners:
+          - id: alpha
+            name: A
+        maintenance:
+          - partner: gamma
+            start: 2026-11-20T02:00:00Z
+            end: 2026-11-20T03:00:00Z
+        """,
+        "p.yaml:5: maintenance.0.partner: ",
+        "maintenance names unknown partner 'gamma'",
+    ),
+}
 
-    assert message.startswith("p.yaml:6: partners.0.devices.1.id: "), message
+
+@pytest.mark.parametrize("case", sorted(CONTRADICTIONS))
+def test_a_contradiction_is_refused_naming_line_field_and_reason(case: str) -> None:
+    text, where, reason = CONTRADICTIONS[case]
+    message = refusal(text)
+
+    assert message.startswith(where), message
+    assert reason in message
 
 
 def test_same_device_id_under_two_partners_is_allowed() -> None:
@@ -235,77 +253,6 @@ def test_same_device_id_under_two_partners_is_allowed() -> None:
 
     assert registry.device("alpha", "d1") is not None
     assert registry.device("beta", "d1") is not None
-
-
-def test_device_behind_a_port_its_partner_lacks_is_refused() -> None:
-    message = refusal(
-        """\
-        partners:
-          - id: alpha
-            name: A
-            devices:
-              - {id: d1, port: xe-9}
-            ports:
-              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
-        """
-    )
-
-    assert message.startswith("p.yaml:")
-    assert "device 'd1' sits behind port 'xe-9'" in message
-
-
-def test_device_behind_a_port_its_partner_lacks_names_line_and_field() -> None:
-    message = refusal(
-        """\
-        partners:
-          - id: alpha
-            name: A
-            devices:
-              - {id: d1, port: xe-9}
-            ports:
-              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
-        """
-    )
-
-    assert message.startswith("p.yaml:5: partners.0.devices.0.port: "), message
-
-
-def test_switch_port_assigned_to_two_partners_is_refused() -> None:
-    message = refusal(
-        """\
-        partners:
-          - id: alpha
-            name: A
-            ports:
-              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
-          - id: beta
-            name: B
-            ports:
-              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
-        """
-    )
-
-    assert message.startswith("p.yaml:")
-    assert "switch port 'sw-1/xe-1' already belongs to partner 'alpha'" in message
-    assert "'sw-1/xe-1'" in message
-
-
-def test_switch_port_assigned_to_two_partners_names_line_and_field() -> None:
-    message = refusal(
-        """\
-        partners:
-          - id: alpha
-            name: A
-            ports:
-              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
-          - id: beta
-            name: B
-            ports:
-              - {switch: sw-1, port: xe-1, capacity_mbps: 10}
-        """
-    )
-
-    assert message.startswith("p.yaml:9: partners.1.ports.0"), message
 
 
 def test_same_port_name_on_two_switches_is_two_ports() -> None:
@@ -344,39 +291,6 @@ def test_device_port_name_shared_by_two_of_its_partners_switches_is_refused() ->
     except RegistryError:
         return
     raise AssertionError("an ambiguous device port was accepted")
-
-
-def test_maintenance_naming_an_unknown_partner_is_refused() -> None:
-    message = refusal(
-        """\
-        partners:
-          - id: alpha
-            name: A
-        maintenance:
-          - partner: gamma
-            start: 2026-11-20T02:00:00Z
-            end: 2026-11-20T03:00:00Z
-        """
-    )
-
-    assert message.startswith("p.yaml:")
-    assert "maintenance names unknown partner 'gamma'" in message
-
-
-def test_maintenance_naming_an_unknown_partner_names_line_and_field() -> None:
-    message = refusal(
-        """\
-        partners:
-          - id: alpha
-            name: A
-        maintenance:
-          - partner: gamma
-            start: 2026-11-20T02:00:00Z
-            end: 2026-11-20T03:00:00Z
-        """
-    )
-
-    assert message.startswith("p.yaml:5: maintenance.0.partner: "), message
 
 
 def test_maintenance_end_before_start_names_line_and_field() -> None:
