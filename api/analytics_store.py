@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from domain.spans import Held, LinkRecord, Silence
+from domain.timestamps import HOUR_NS
 from domain.usage import (
     BUCKET_NS,
     Buckets,
@@ -25,7 +27,6 @@ from ingest.points import as_uint64
 from stack.influx import AsyncInfluxClient, ParamValue, Series, Statements
 from stack.schema import DERIVED_RP, RAW_RP
 
-HOUR_NS = 3600 * 1_000_000_000
 _BY_SUBJECT = 'GROUP BY "kind", "subject"'
 _TOMBSTONE_SLACK = 5
 """Records read past a window edge, in case the first few were emptied (see the deriver)."""
@@ -373,13 +374,13 @@ def _key(series: Series) -> tuple[str, str]:
     return (series.tags.get("kind", ""), series.tags.get("subject", ""))
 
 
-def _held(v: list[object]) -> Held:
-    until = int(v[1])  # type: ignore[call-overload]
-    return Held(int(v[0]), None if until == 0 else until)  # type: ignore[call-overload]
+def _held(v: list[Any]) -> Held:
+    until = int(v[1])
+    return Held(int(v[0]), None if until == 0 else until)
 
 
-def _link(series: Series, v: list[object]) -> LinkRecord:
-    return LinkRecord(series.tags.get("client", ""), int(v[0]), bool(v[1]))  # type: ignore[call-overload]
+def _link(series: Series, v: list[Any]) -> LinkRecord:
+    return LinkRecord(series.tags.get("client", ""), int(v[0]), bool(v[1]))
 
 
 async def rejected_rows(

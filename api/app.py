@@ -28,13 +28,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.tokens = TokenStore(settings.tokens_file)
         app.state.grants = GrantLog(settings.grants_file)
         app.state.influx = AsyncInfluxClient(
-            settings.influx_url,
-            settings.influx_db,
-            username=settings.influx_username,
-            password=(
-                settings.influx_password.get_secret_value() if settings.influx_password else None
-            ),
-            timeout_s=settings.influx_timeout_s,
+            settings.influx_url, settings.influx_db, **settings.influx_login()
         )
         yield
         await app.state.influx.aclose()

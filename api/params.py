@@ -1,17 +1,23 @@
-"""Query parameters shared by the analytics endpoints: the time window."""
+"""Query parameters the API endpoints share: the time window, and the error for a bad one."""
 
 from __future__ import annotations
 
-from api.telemetry import DEFAULT_WINDOW_NS, BadParameter
 from domain.timestamps import NS_PER_S, TimestampError, format_rfc3339, parse_rfc3339
 
-__all__ = ["BadParameter", "parse_window"]
-
+DEFAULT_WINDOW_NS = 24 * 3600 * NS_PER_S
 DAY_NS = 86_400 * NS_PER_S
 
 
+class BadParameter(ValueError):
+    """A request parameter that cannot be used; 422 with `param: message`."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+
+
 def parse_window(
-    start: str | None, end: str | None, *, now_ns: int, max_days: int
+    start: str | None, end: str | None, *, now_ns: int, max_days: int | None = None
 ) -> tuple[int, int]:
     """SPEC: `end` defaults to now, `start` to end − 24h; start < end; at most `max_days`."""
     end_ns = _time("end", end) if end is not None else now_ns
@@ -20,7 +26,7 @@ def parse_window(
         raise BadParameter(
             "start", f"must be before end ({format_rfc3339(start_ns)} ≥ {format_rfc3339(end_ns)})"
         )
-    if end_ns - start_ns > max_days * DAY_NS:
+    if max_days is not None and end_ns - start_ns > max_days * DAY_NS:
         days = (end_ns - start_ns) / DAY_NS
         raise BadParameter(
             "start",

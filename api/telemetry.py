@@ -13,7 +13,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from domain.timestamps import NS_PER_S, TimestampError, format_rfc3339, parse_rfc3339
+from api.params import BadParameter, parse_window
+from domain.timestamps import NS_PER_S, format_rfc3339
 from stack.influx import AsyncInfluxClient
 
 METRIC_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$"
@@ -21,17 +22,8 @@ RESERVED_METRICS = frozenset(("time", "partner", "device"))
 EVERY_PATTERN = r"^[1-9][0-9]{0,6}[smhd]$"
 _EVERY_RE = re.compile(r"([1-9][0-9]{0,6})([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-DEFAULT_WINDOW_NS = 24 * 3600 * NS_PER_S
 # Far below the width where InfluxDB's int64 nanoseconds overflow (292 years) and its 500s.
 MAX_EVERY_S = 3650 * 86_400
-
-
-class BadParameter(ValueError):
-    """A request parameter that cannot be used; 422 with `param: message`."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +57,7 @@ def telemetry_request(
         raise BadParameter(
             "metric", "1-64 of A-Za-z0-9_.:/- starting alphanumeric, not time/partner/device"
         )
-    end_ns = _time("end", end) if end is not None else now_ns or time.time_ns()
-    start_ns = _time("start", start) if start is not None else end_ns - DEFAULT_WINDOW_NS
-    if start_ns >= end_ns:
-        raise BadParameter(
-            "start", f"must be before end ({format_rfc3339(start_ns)} ≥ {format_rfc3339(end_ns)})"
-        )
+    start_ns, end_ns = parse_window(start, end, now_ns=now_ns or time.time_ns())
     every_s = None
     if every is not None:
         match = _EVERY_RE.fullmatch(every)
@@ -122,13 +109,6 @@ async def fetch_points(
     rows = [row for series in (results[0] if results else []) for row in series.values]
     points = [(format_rfc3339(int(t)), float(v)) for t, v in rows if v is not None]
     return points[: req.limit], len(points) > req.limit
-
-
-def _time(param: str, text: str) -> int:
-    try:
-        return parse_rfc3339(text)
-    except TimestampError as exc:
-        raise BadParameter(param, str(exc)) from None
 
 
 def _format_every(seconds: int) -> str:

@@ -13,6 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 NS_PER_S = 1_000_000_000
+HOUR_NS = 3600 * NS_PER_S
 MS_THRESHOLD = 10**12
 """Epoch numbers above this are milliseconds (10^12 s would be the year 33658, so no ambiguity)."""
 

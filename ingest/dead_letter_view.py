@@ -59,15 +59,7 @@ def show(
     letters: list[DeadLetter] | None = None
     tally: dict[tuple[str, str], int] | None = None
     if not local:
-        client = InfluxClient(
-            settings.influx_url,
-            settings.influx_db,
-            username=settings.influx_username,
-            password=(
-                settings.influx_password.get_secret_value() if settings.influx_password else None
-            ),
-            timeout_s=settings.influx_timeout_s,
-        )
+        client = InfluxClient(settings.influx_url, settings.influx_db, **settings.influx_login())
         try:
             if counts:
                 tally = count_store(client, partner=partner, reason=reason, since_ns=since_ns)

@@ -21,19 +21,17 @@ could interleave. It is idempotent, so a restart simply re-reads recent markers.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from domain.lineprotocol import line
 from domain.registry import DEFAULT_INTERVAL_S, Registry, load_registry
 from domain.spans import Derived, Kind, SpanState, derive_spans, sort_events
-from domain.timestamps import NS_PER_S
+from domain.timestamps import HOUR_NS, NS_PER_S
 from domain.uptime import timeout_ns
 from domain.usage import BUCKET_NS, bucket_octets, port_deltas
 from ingest.derive_reads import (
@@ -47,10 +45,11 @@ from ingest.derive_reads import (
     stretch,
     times_of,
 )
-from ingest.markers import HOUR_NS, MEASUREMENT, parse_events
+from ingest.markers import MEASUREMENT, parse_events
 from ingest.markers import RP as MARKERS_RP
 from ingest.points import as_uint64
 from stack.influx import InfluxClient, Series, Statements, StoreError
+from stack.processes import stop_on_signals
 from stack.schema import DERIVED_RP, RAW_RP, ensure_schema
 from stack.settings import Settings
 
@@ -468,21 +467,11 @@ def _tags(key: SubjectKey) -> dict[str, str]:
 def run_deriver(settings: Settings, rebuild: bool = False) -> int:
     """`mainport derive`: follow the markers until SIGTERM/SIGINT; with `rebuild`, first
     derive everything again from raw data."""
-    client = InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password.get_secret_value() if settings.influx_password else None,
-        timeout_s=max(settings.influx_timeout_s, 60.0),
-    )
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # Recomputing a long stretch reads more than a batch write: a longer timeout.
+    login = settings.influx_login()
+    login["timeout_s"] = max(login["timeout_s"], 60.0)
+    client = InfluxClient(settings.influx_url, settings.influx_db, **login)
+    stop = stop_on_signals(log)
     while not stop.is_set():  # the schema first: the deriver may start before InfluxDB answers
         try:
             ensure_schema(client, settings.influx_raw_retention)

@@ -24,13 +24,12 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from domain.timestamps import NS_PER_S
+from domain.timestamps import HOUR_NS
 
 MEASUREMENT = "touched"
 RP = "markers"
 MAX_FIELD_BYTES = 60_000
 """InfluxDB 1.x string fields hold at most 64 KiB."""
-HOUR_NS = 3600 * NS_PER_S
 _TIMES_PER_ENTRY = 2500
 """2500 times of at most 20 characters stay under MAX_FIELD_BYTES in one entry."""
 WRITER_TAG = os.urandom(4).hex()

@@ -77,8 +77,8 @@ def counters_line(msg: Counters, partner: str) -> str:
     # Unsigned 64-bit counters do not fit InfluxDB 1.x integers (int64) above 2^63; such a
     # value is stored wrapped into the negative range and unwrapped on read (two's complement).
     fields = {
-        "in_octets": _as_int64(msg.in_octets),
-        "out_octets": _as_int64(msg.out_octets),
+        "in_octets": as_int64(msg.in_octets),
+        "out_octets": as_int64(msg.out_octets),
         "up": int(msg.up),
     }
     return line("counters", tags, fields, msg.ts_ns)
@@ -140,7 +140,8 @@ def _usage(partner: str, device: str, kind: str, ts_ns: int, size: int) -> str:
     return f"{head},type={kind} bytes={size}i {ts_ns}"
 
 
-def _as_int64(value: int) -> int:
+def as_int64(value: int) -> int:
+    """An unsigned 64-bit counter as InfluxDB 1.x stores it: wrapped into int64."""
     return value - 2**64 if value >= 2**63 else value
 
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from collections.abc import Mapping
-from types import FrameType
 
 from prometheus_client import start_http_server
 
@@ -21,6 +18,7 @@ from ingest.spool import Spool, SpoolLocked, adopt_orphans
 from ingest.subscriber import AckToken, Subscriber
 from ingest.writer import BatchWriter
 from stack.influx import InfluxClient, StoreError
+from stack.processes import stop_on_signals
 from stack.schema import ensure_schema
 from stack.settings import Settings
 
@@ -99,13 +97,7 @@ def heartbeat_line(client_id: str) -> str:
 
 def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
     registry = load_registry(settings.partners_file)
-    client = InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=settings.influx_username,
-        password=settings.influx_password.get_secret_value() if settings.influx_password else None,
-        timeout_s=settings.influx_timeout_s,
-    )
+    client = InfluxClient(settings.influx_url, settings.influx_db, **settings.influx_login())
     spool = Spool(settings.spool_dir / settings.ingest_client_id, settings.ingest_spool_max_bytes)
     try:
         spool.open()
@@ -114,14 +106,7 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
             "%s: is another ingest running with client id %s?", exc, settings.ingest_client_id
         )
         return 1
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals(log)
 
     def ensure_store() -> None:
         ensure_schema(client, settings.influx_raw_retention)

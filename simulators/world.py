@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -292,29 +292,24 @@ class _Where(Protocol):
 def _apply_fraction(
     world: World, i: int, fault: Duplicates | Malformed, where: _Where, problems: list[str]
 ) -> None:
+    def apply(faults: DeviceFaults | PortFaults, possible: Collection[str]) -> None:
+        if isinstance(fault, Duplicates):
+            faults.duplicate_fraction = max(faults.duplicate_fraction, fault.fraction)
+            return
+        reasons = tuple(r for r in fault.reason_list if r in possible)
+        if reasons:  # a reason this kind of subject cannot produce is left to the others
+            faults.malformed_fraction = max(faults.malformed_fraction, fault.fraction)
+            faults.malformed_reasons = _union(faults.malformed_reasons, reasons)
+
     matched = 0
     for dev in world.devices:
         if _matches(dev.key, fault.targets):
             matched += 1
-            df = world.device_faults[dev.key]
-            if isinstance(fault, Duplicates):
-                df.duplicate_fraction = max(df.duplicate_fraction, fault.fraction)
-            else:
-                reasons = tuple(r for r in fault.reason_list if r in DEVICE_REASONS)
-                if reasons:
-                    df.malformed_fraction = max(df.malformed_fraction, fault.fraction)
-                    df.malformed_reasons = _union(df.malformed_reasons, reasons)
+            apply(world.device_faults[dev.key], DEVICE_REASONS)
     for port in world.ports:
         if _matches(port.target, fault.targets):
             matched += 1
-            pf = world.port_faults[port.key]
-            if isinstance(fault, Duplicates):
-                pf.duplicate_fraction = max(pf.duplicate_fraction, fault.fraction)
-            else:
-                reasons = tuple(r for r in fault.reason_list if r in PORT_REASONS)
-                if reasons:
-                    pf.malformed_fraction = max(pf.malformed_fraction, fault.fraction)
-                    pf.malformed_reasons = _union(pf.malformed_reasons, reasons)
+            apply(world.port_faults[port.key], PORT_REASONS)
     if matched == 0:
         problems.append(
             f"{where('faults', i, 'targets')}: faults.{i}.targets: {list(fault.targets)} match "

@@ -24,12 +24,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import orjson
 
 ParamValue = str | int | float | bool
+
+
+class InfluxLogin(TypedDict):
+    """Who the clients log in as, and how long they wait (Settings.influx_login)."""
+
+    username: str | None
+    password: str | None
+    timeout_s: float
 
 
 class StoreError(Exception):

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.registry import SLUG_PATTERN
+from stack.influx import InfluxLogin
 
 Port = int
 
@@ -121,6 +122,14 @@ class Settings(BaseSettings):
                     "MAINPORT_INFLUX_PASSWORD must be set for a non-loopback InfluxDB in production"
                 )
         return self
+
+    def influx_login(self) -> InfluxLogin:
+        """Keyword arguments of `InfluxClient` / `AsyncInfluxClient` after url and database."""
+        return {
+            "username": self.influx_username,
+            "password": self.influx_password.get_secret_value() if self.influx_password else None,
+            "timeout_s": self.influx_timeout_s,
+        }
 
     @property
     def tokens_file(self) -> Path:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -30,6 +31,9 @@ from stack.influx import InfluxClient
 from stack.processes import Child, free_port
 from stack.schema import ensure_schema
 from stack.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+
+if TYPE_CHECKING:
+    from tests.sim_support import Subscriber
 
 REPO = Path(__file__).resolve().parent.parent
 PARTNERS_FILE = REPO / "config" / "partners.yaml"
@@ -158,3 +162,24 @@ def wait_for(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "co
             pass
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# --- for the modules that publish through the session broker (simulators, record/replay) ------
+
+
+@pytest.fixture(scope="module")
+def no_retained_leftovers(broker: Broker) -> Iterator[None]:
+    """Such a module leaves retained statuses on the session's broker; later tests (an ingest
+    subscribing to everything) must not inherit them. Used with `pytest.mark.usefixtures`."""
+    from tests.sim_support import clear_retained
+
+    yield
+    clear_retained(broker.host, broker.port, broker.passwords)
+
+
+@pytest.fixture
+def subscriber(broker: Broker) -> Iterator[Subscriber]:
+    """Everything published under the root, as the ingest's account sees it."""
+    from tests.sim_support import subscribe
+
+    yield from subscribe(broker.host, broker.port, broker.passwords["_ingest"])

@@ -33,12 +33,13 @@ from domain.uptime import (
 )
 from domain.usage import bucket_octets, p95, port_deltas, window_octets
 from ingest.deriver import Deriver
+from ingest.points import as_int64
 from stack.influx import InfluxClient
 from stack.processes import free_port
 from stack.settings import Settings
 from tests.access_common import start_api
 from tests.conftest import PARTNERS_FILE
-from tests.test_deriver import Store, wrap
+from tests.test_deriver import Store
 
 S = NS_PER_S
 PARTNER_ID = "gemeente-dordrecht"
@@ -106,7 +107,7 @@ def make_history() -> History:
             up = not down_from <= t < down_from + 25 * 60 * S
             value = (inb + 10**15) % 2**64 if glitch else inb
             rows.append((t, value, outb, up))
-            fields = {"in_octets": wrap(value), "out_octets": wrap(outb), "up": int(up)}
+            fields = {"in_octets": as_int64(value), "out_octets": as_int64(outb), "up": int(up)}
             h.lines.append(line("counters", tags, fields, t))
         h.samples[port] = rows
     for _ in range(25):
@@ -367,7 +368,9 @@ def test_bad_windows_are_422_with_the_reason(api: Api, params: dict[str, str], s
         assert says in got.json()["detail"]
 
 
-@pytest.mark.parametrize("month", ["2026-13", "26-11", "2026-1", "2026-11-01", "november"])
+@pytest.mark.parametrize(
+    "month", ["2026-13", "26-11", "2026-1", "2026-11-01", "november", "2099-01"]
+)
 def test_bad_month_is_422(api: Api, month: str) -> None:
     got = api.client.get("/api/v1/report", params={"month": month}, headers=api.operator)
     assert got.status_code == 422

@@ -18,6 +18,7 @@ from domain.timestamps import NS_PER_S
 from domain.uptime import timeout_ns
 from domain.usage import BUCKET_NS, bucket_octets, port_deltas
 from ingest.deriver import Deriver
+from ingest.points import as_int64
 from ingest.spool import Spool
 from ingest.writer import BatchWriter
 from stack.influx import InfluxClient
@@ -81,12 +82,8 @@ def status(t: int, online: bool) -> list[str]:
 def counters(t: int, inb: int, outb: int, up: bool) -> str:
     tags = {"partner": PARTNER, "switch": SWITCH, "port": PORT}
     # stored as ingest/points.py stores unsigned 64-bit counters: wrapped into int64
-    fields = {"in_octets": wrap(inb), "out_octets": wrap(outb), "up": int(up)}
+    fields = {"in_octets": as_int64(inb), "out_octets": as_int64(outb), "up": int(up)}
     return line("counters", tags, fields, t)
-
-
-def wrap(value: int) -> int:
-    return value - 2**64 if value >= 2**63 else value
 
 
 def records(client: InfluxClient, measurement: str, field: str, subject: str) -> dict[int, int]:

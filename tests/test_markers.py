@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.messages import Counters, Status, Telemetry
-from ingest.markers import HOUR_NS, MAX_FIELD_BYTES, parse_events, touched_lines
+from domain.timestamps import HOUR_NS
+from ingest.markers import MAX_FIELD_BYTES, parse_events, touched_lines
 from ingest.points import counters_line, message_lines
 
 FIELD = re.compile(rb'events="([^"]*)"')

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -32,24 +32,12 @@ from tests.sim_support import (
     START_MS,
     Message,
     Subscriber,
-    clear_retained,
     make_world,
     published,
-    subscribe,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def no_retained_leftovers(broker: Broker) -> Iterator[None]:
-    """These tests leave retained statuses on the session's broker; later tests (an ingest
-    subscribing to everything) must not inherit them."""
-    yield
-    clear_retained(broker.host, broker.port, broker.passwords)
-
-
-@pytest.fixture
-def subscriber(broker: Broker) -> Iterator[Subscriber]:
-    yield from subscribe(broker.host, broker.port, broker.passwords["_ingest"])
+# Retained statuses left on the session broker are cleared after the module (conftest).
+pytestmark = pytest.mark.usefixtures("no_retained_leftovers")
 
 
 def cli_env(broker: Broker, **extra: str) -> dict[str, str]:

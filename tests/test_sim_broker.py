@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,12 @@ from tests.sim_support import (
     START_MS,
     Message,
     Subscriber,
-    clear_retained,
     make_world,
     published,
-    subscribe,
 )
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_retained_leftovers(broker: Broker) -> Iterator[None]:
-    """These tests leave retained statuses on the session's broker; later tests (an ingest
-    subscribing to everything) must not inherit them."""
-    yield
-    clear_retained(broker.host, broker.port, broker.passwords)
-
-
-@pytest.fixture
-def subscriber(broker: Broker) -> Iterator[Subscriber]:
-    yield from subscribe(broker.host, broker.port, broker.passwords["_ingest"])
+# Retained statuses left on the session broker are cleared after the module (conftest).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_retained_leftovers")]
 
 
 def credentials(broker: Broker) -> dict[str, tuple[str, str]]:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.telemetry import BadParameter, build_query, quote_ident, telemetry_request
+from api.params import BadParameter
+from api.telemetry import build_query, quote_ident, telemetry_request
 from domain.registry import Registry
 from domain.timestamps import format_rfc3339
 from tests.access_common import A, C, Site, api_site

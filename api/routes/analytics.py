@@ -14,6 +14,7 @@ from api.analytics import (
     PartnerUptime,
     PartnerUsage,
     SubjectUptime,
+    month_window,
     monthly_report,
     partner_uptime,
     partner_usage,
@@ -154,17 +155,13 @@ async def report(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"month: expected YYYY-MM, got {month!r}"
         )
     now = time.time_ns()
+    year_month = (int(match[1]), int(match[2]))
+    if month_window(*year_month)[0] > now:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"month: {month} has not begun")
     partners = [p for p in registry.partners if principal.may_see(p.id)]
     start_ns, _, rows = await monthly_report(
-        influx,
-        registry,
-        partners,
-        (int(match[1]), int(match[2])),
-        now,
-        settings.grace_factor,
+        influx, registry, partners, year_month, now, settings.grace_factor
     )
-    if start_ns > now:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"month: {month} has not begun")
     out = [
         ReportRowOut(
             partner=r.partner.id,
@@ -208,7 +205,7 @@ def uptime_out(u: PartnerUptime) -> UptimeOut:
             LinkUptimeOut(switch=s.id.partition("/")[0], port=s.id.partition("/")[2], **_figures(s))
             for s in u.links
         ],
-        incidents=[_incident(i, u.end_ns) for i in u.incidents],
+        incidents=[_incident(i) for i in u.incidents],
         unknown=[
             UnknownOut(
                 start=format_rfc3339(x.start_ns), end=format_rfc3339(x.end_ns), reason=x.reason
@@ -226,7 +223,7 @@ def _figures(s: SubjectUptime) -> dict[str, float | int | None]:
     }
 
 
-def _incident(i: Incident, _end_ns: int) -> IncidentOut:
+def _incident(i: Incident) -> IncidentOut:
     return IncidentOut(
         subject=i.subject,
         start=format_rfc3339(i.start_ns),

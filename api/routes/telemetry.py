@@ -8,13 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import InfluxDep, ReadableDevice, SettingsDep
 from api.models import TelemetrySeries
-from api.telemetry import (
-    EVERY_PATTERN,
-    METRIC_PATTERN,
-    BadParameter,
-    fetch_points,
-    telemetry_request,
-)
+from api.params import BadParameter
+from api.telemetry import EVERY_PATTERN, METRIC_PATTERN, fetch_points, telemetry_request
 from domain.timestamps import format_rfc3339
 
 router = APIRouter(prefix="/api/v1/partners", tags=["telemetry"])
