@@ -194,47 +194,36 @@ def test_a_partner_cannot_knock_another_partners_device_off_by_its_client_id(
         b.close()
 
 
+def persistent(broker: Broker, login: str, client_id: str) -> Session:
+    """A v3.1.1 session the broker keeps (clean_session off) under a chosen client id."""
+    return Session(
+        broker.host,
+        broker.port,
+        login,
+        broker.passwords[login],
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=False,
+    )
+
+
 @pytest.mark.xfail(reason=_TAKEOVER, raises=AssertionError, strict=True)
 def test_a_partner_cannot_make_the_broker_drop_the_ingests_queued_messages(
     broker: Broker, sessions: Callable[..., Session]
 ) -> None:
     client_id = f"mainport-ingest-{uuid.uuid4().hex[:6]}"
-    ingest = Session(
-        broker.host,
-        broker.port,
-        "_ingest",
-        broker.passwords["_ingest"],
-        client_id=client_id,
-        protocol=mqtt.MQTTv311,
-        clean_session=False,
-    )
+    ingest = persistent(broker, "_ingest", client_id)
     ingest.connect()
     ingest.subscribe(f"mainport/{A}/#")
     ingest.close()  # the ingest restarts; the broker queues for its persistent session
     a = sessions(A)
     a.publish(f"mainport/{A}/aq-spuiboulevard/telemetry", b"queued for the ingest")
 
-    thief = Session(
-        broker.host,
-        broker.port,
-        B,
-        broker.passwords[B],
-        client_id=client_id,
-        protocol=mqtt.MQTTv311,
-        clean_session=False,
-    )
+    thief = persistent(broker, B, client_id)
     thief.connect()
     thief.close()
 
-    ingest = Session(
-        broker.host,
-        broker.port,
-        "_ingest",
-        broker.passwords["_ingest"],
-        client_id=client_id,
-        protocol=mqtt.MQTTv311,
-        clean_session=False,
-    )
+    ingest = persistent(broker, "_ingest", client_id)
     try:
         ingest.connect()
         # The broker sends a resumed session's queue first: once a newer message is in, the
