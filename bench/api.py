@@ -353,15 +353,19 @@ def main() -> int:
             return call
 
         cases = [
-            ("uptime, 1 partner, 30 d", get(f"/api/v1/partners/{partner}/uptime", window), 0.300),
             (
-                "usage + p95, 1 partner, 30 d",
+                f"uptime, 1 partner, {args.days} d",
+                get(f"/api/v1/partners/{partner}/uptime", window),
+                0.300,
+            ),
+            (
+                f"usage + p95, 1 partner, {args.days} d",
                 get(f"/api/v1/partners/{partner}/usage", window),
                 0.300,
             ),
             ("monthly report, 20 partners", get("/api/v1/report", {"month": month}), 3.0),
             (
-                "telemetry 1 device, 30 d, every=1h",
+                f"telemetry 1 device, {args.days} d, every=1h",
                 get(
                     f"/api/v1/partners/{partner}/devices/f-03/telemetry",
                     {**window, "metric": "temp_c", "every": "1h"},
