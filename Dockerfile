@@ -15,7 +15,11 @@ COPY domain/ domain/
 COPY ingest/ ingest/
 COPY api/ api/
 COPY simulators/ simulators/
-COPY stack/ stack/
+COPY core/ core/
+COPY timeseries/ timeseries/
+COPY access/ access/
+COPY derive/ derive/
+COPY mainport/ mainport/
 
 # Dependencies are pinned in pyproject.toml; requirements.lock, when present, also pins the
 # transitive ones and is used as a constraints file. Two things pip refuses there are removed

@@ -28,7 +28,7 @@ from domain.uptime import (
     timeout_ns,
 )
 from domain.usage import P95, p95, p95_from_largest
-from stack.influx import AsyncInfluxClient
+from timeseries.client import AsyncInfluxClient
 
 UnknownReason = Literal["maintenance", "platform"]
 

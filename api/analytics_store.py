@@ -1,4 +1,4 @@
-"""Reads the derived records (stack/schema.py) for one partner and window, in one or two
+"""Reads the derived records (timeseries/schema.py) for one partner and window, in one or two
 round trips, and hands them over as plain data for `domain` to compute with.
 
 Every value goes in as a bound `$parameter`; the query text is built from constants only.
@@ -23,9 +23,9 @@ from domain.usage import (
     ranks_above_p95,
     window_octets,
 )
-from ingest.points import as_uint64
-from stack.influx import AsyncInfluxClient, ParamValue, Series, Statements
-from stack.schema import DERIVED_RP, RAW_RP
+from timeseries.client import AsyncInfluxClient, ParamValue, Series, Statements
+from timeseries.integers import as_uint64
+from timeseries.schema import DERIVED_RP, RAW_RP
 
 _BY_SUBJECT = 'GROUP BY "kind", "subject"'
 _TOMBSTONE_SLACK = 5

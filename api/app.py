@@ -10,12 +10,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from access.grants import GrantLog, GrantLogError
+from access.tokens import TokenStore
 from api.routes import analytics, grants, health, partners, platform, telemetry
-from api.tokens import TokenStore
+from core.settings import Settings
 from domain.registry import Registry, load_registry
-from stack.grants import GrantLog, GrantLogError
-from stack.influx import AsyncInfluxClient, StoreError, StoreUnavailable
-from stack.settings import Settings
+from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
 
 STATIC = Path(__file__).parent / "static"
 

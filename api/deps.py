@@ -19,12 +19,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.tokens import Principal, TokenStore
+from access.grants import GrantLog, GrantLogError
+from access.tokens import Principal, TokenStore
+from core.settings import Settings
 from domain.grants import may_read
 from domain.registry import DEVICE_ID_PATTERN, SLUG_PATTERN, Registry
-from stack.grants import GrantLog, GrantLogError
-from stack.influx import AsyncInfluxClient
-from stack.settings import Settings
+from timeseries.client import AsyncInfluxClient
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from domain.liveness import DeviceState, device_state
 from domain.registry import DEFAULT_INTERVAL_S, Partner, Registry
 from domain.timestamps import format_rfc3339
-from stack.influx import AsyncInfluxClient, Series
+from timeseries.client import AsyncInfluxClient, Series
 
 _LAST_TELEMETRY = (
     'SELECT last("bytes") FROM "messages" WHERE "type" = \'telemetry\'{where} '

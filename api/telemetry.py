@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from api.params import BadParameter, parse_window
 from domain.timestamps import NS_PER_S, format_rfc3339
-from stack.influx import AsyncInfluxClient
+from timeseries.client import AsyncInfluxClient
 
 METRIC_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$"
 RESERVED_METRICS = frozenset(("time", "partner", "device"))

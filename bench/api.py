@@ -35,18 +35,18 @@ from collections.abc import Callable
 
 import httpx
 
-from api.tokens import OPERATOR, TokenStore
+from access.tokens import OPERATOR, TokenStore
+from core.processes import Child, free_port
+from core.settings import Settings
 from domain.registry import load_registry
 from domain.timestamps import NS_PER_S, format_rfc3339
 from domain.uptime import device_availability, link_availability, partner_uptime_pct, timeout_ns
 from domain.usage import bucket_octets, p95, port_deltas
 from ingest.spool import Spool
 from ingest.writer import BatchWriter
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.schema import ensure_schema
-from stack.services import InfluxConfig, start_influxd
-from stack.settings import Settings
+from mainport.services import InfluxConfig, start_influxd
+from timeseries.client import InfluxClient
+from timeseries.schema import ensure_schema
 
 REPO = Path(__file__).resolve().parent.parent
 S = NS_PER_S
@@ -288,7 +288,7 @@ def main() -> int:
         )
         derive = Child(
             "derive",
-            [sys.executable, "-m", "stack", "derive"],
+            [sys.executable, "-m", "mainport", "derive"],
             log_file=root / "log" / "derive.log",
             env=env,
             cwd=REPO,
@@ -323,7 +323,7 @@ def main() -> int:
         api_port = free_port()
         api = Child(
             "api",
-            [sys.executable, "-m", "stack", "api"],
+            [sys.executable, "-m", "mainport", "api"],
             log_file=root / "log" / "api.log",
             env={**env, "MAINPORT_API_PORT": str(api_port)},
             cwd=REPO,

@@ -39,12 +39,12 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from access.broker import INGEST_ACCOUNT, AccountStore, write_broker_files
+from core.processes import Child, free_port
 from domain.registry import load_registry
-from stack.broker_access import INGEST_ACCOUNT, AccountStore, write_broker_files
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.schema import ensure_schema
-from stack.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+from timeseries.client import InfluxClient
+from timeseries.schema import ensure_schema
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -183,7 +183,7 @@ class Ingest:
         self.metrics_port = free_port()
         self.child = Child(
             client_id,
-            [sys.executable, "-m", "stack", "ingest"],
+            [sys.executable, "-m", "mainport", "ingest"],
             log_file=log / f"{client_id}.log",
             env={
                 **env,

@@ -26,15 +26,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from access.broker import AccountStore, write_broker_files
+from core.processes import free_port
 from domain.registry import load_registry
+from mainport.services import BrokerConfig, start_broker
 from simulators.feed import FeedWriter, Record, read_feed
 from simulators.plan import messages_of, plan
 from simulators.replay import DEFAULT_WINDOW, Replayer
 from simulators.scenario import load_scenario_file
 from simulators.simulation import make_world
-from stack.broker_access import AccountStore, write_broker_files
-from stack.processes import free_port
-from stack.services import BrokerConfig, start_broker
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "simulators" / "scenarios" / "city-1000.yaml"

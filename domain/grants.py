@@ -5,7 +5,7 @@ of the owner's, read-only. The grant log is a list of events (`grant`, `revoke`)
 ever appended to; the current grants are what replaying it gives. The log is thereby also the
 audit trail (who, what, when) and cannot disagree with it.
 
-Pure functions over plain data; the file lives in `stack/grants.py`.
+Pure functions over plain data; the file lives in `access/grants.py`.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ REASONS = frozenset((
 
 _METRIC_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 # InfluxDB refuses "time" as a field key; "partner" and "device" are the telemetry tags
-# (stack/schema.py), and a field of the same name makes InfluxQL read the field instead.
+# (timeseries/schema.py), and a field of the same name makes InfluxQL read the field instead.
 _RESERVED_NAMES = frozenset(("time", "partner", "device"))
 _SENML_RELATIVE_S = 2**28
 _U64_LIMIT = 2**64

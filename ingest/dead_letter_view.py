@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TextIO
 
+from core.settings import Settings
 from domain.timestamps import TimestampError, parse_rfc3339
 from ingest.deadletters import (
     DeadLetter,
@@ -22,8 +23,7 @@ from ingest.deadletters import (
     query_store,
     read_local,
 )
-from stack.influx import InfluxClient, StoreError
-from stack.settings import Settings
+from timeseries.client import InfluxClient, StoreError
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}

@@ -24,7 +24,7 @@ from typing import IO
 import orjson
 
 from domain.timestamps import format_rfc3339
-from stack.influx import InfluxClient
+from timeseries.client import InfluxClient
 
 log = logging.getLogger(__name__)
 

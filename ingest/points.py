@@ -1,4 +1,4 @@
-"""Parsed messages → line protocol, per the schema in `stack/schema.py`. Pure, and hot.
+"""Parsed messages → line protocol, per the schema in `timeseries/schema.py`. Pure, and hot.
 
 Telemetry, nearly all of the traffic, takes a fast path: the escaped head of a point
 (measurement and tags) is built once per device and cached, and the fields are joined
@@ -23,6 +23,7 @@ from domain.messages import (
     TelemetryBatch,
 )
 from ingest.deadletters import EXCERPT_CHARS, DeadLetter
+from timeseries.integers import as_int64
 
 EXCERPT_BYTES = EXCERPT_CHARS
 _MAX_CACHED_HEADS = 100_000
@@ -138,13 +139,3 @@ def _usage(partner: str, device: str, kind: str, ts_ns: int, size: int) -> str:
     if head is None:
         head = _head("messages", partner, device)
     return f"{head},type={kind} bytes={size}i {ts_ns}"
-
-
-def as_int64(value: int) -> int:
-    """An unsigned 64-bit counter as InfluxDB 1.x stores it: wrapped into int64."""
-    return value - 2**64 if value >= 2**63 else value
-
-
-def as_uint64(value: int) -> int:
-    """Inverse of the storage wrap in `counters_line`."""
-    return value + 2**64 if value < 0 else value

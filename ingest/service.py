@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from prometheus_client import start_http_server
 
+from core.processes import stop_on_signals
+from core.settings import Settings
 from domain.lineprotocol import line
 from domain.messages import UNKNOWN, Rejected, parse_message
 from domain.registry import NETWORK, Registry, load_registry
@@ -17,10 +19,8 @@ from ingest.points import dead_letter, dead_letter_line, message_lines
 from ingest.spool import Spool, SpoolLocked, adopt_orphans
 from ingest.subscriber import AckToken, Subscriber
 from ingest.writer import BatchWriter
-from stack.influx import InfluxClient, StoreError
-from stack.processes import stop_on_signals
-from stack.schema import ensure_schema
-from stack.settings import Settings
+from timeseries.client import InfluxClient, StoreError
+from timeseries.schema import ensure_schema
 
 log = logging.getLogger(__name__)
 

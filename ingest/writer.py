@@ -33,17 +33,17 @@ from typing import Any
 from ingest import metrics
 from ingest.deadletters import DeadLetterFile, refused_point
 from ingest.inbox import Inbox, Pending
-from ingest.markers import RP as MARKERS_RP
-from ingest.markers import touched_lines
 from ingest.points import dead_letter_line
 from ingest.spool import Spool
-from stack.influx import (
+from timeseries.client import (
     InfluxClient,
     StoreError,
     StoreRejected,
     StoreUnauthorized,
     StoreUnavailable,
 )
+from timeseries.markers import RP as MARKERS_RP
+from timeseries.markers import touched_lines
 
 log = logging.getLogger(__name__)
 

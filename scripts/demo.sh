@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
-in_use() { .venv/bin/python -c 'import sys; from stack.processes import port_in_use; sys.exit(0 if port_in_use(sys.argv[1], int(sys.argv[2])) else 1)' 127.0.0.1 "$1"; }
-free() { .venv/bin/python -c 'from stack.processes import free_port; print(free_port())'; }
+in_use() { .venv/bin/python -c 'import sys; from core.processes import port_in_use; sys.exit(0 if port_in_use(sys.argv[1], int(sys.argv[2])) else 1)' 127.0.0.1 "$1"; }
+free() { .venv/bin/python -c 'from core.processes import free_port; print(free_port())'; }
 
 if [ -z "${MAINPORT_MQTT_PORT:-}" ] && in_use 1883; then
   MAINPORT_MQTT_PORT=$(free)

@@ -1,5 +1,5 @@
 """What `mainport simulate`, `record` and `replay` do, behind their thin typer declarations in
-`stack/cli.py`: option handling, progress on stderr (rich), summaries, exit codes.
+`mainport/cli.py`: option handling, progress on stderr (rich), summaries, exit codes.
 
 Exit codes: 0 done; 1 could not start (bad scenario, options, credentials, broker); 2 ran,
 but with errors (damaged feed lines, messages the broker did not take).

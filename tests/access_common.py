@@ -31,14 +31,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from api.tokens import OPERATOR, PARTNER, TokenStore
+from access.broker import AccountStore, write_broker_files
+from access.tokens import OPERATOR, PARTNER, TokenStore
+from core.processes import Child, free_port
 from domain.registry import Registry
-from stack.broker_access import AccountStore, write_broker_files
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.schema import ensure_schema
-from stack.services import BrokerConfig, start_broker
+from mainport.services import BrokerConfig, start_broker
 from tests.conftest import PARTNERS_FILE, wait_for
+from timeseries.client import InfluxClient
+from timeseries.schema import ensure_schema
 
 
 class Session:
@@ -217,7 +217,7 @@ def start_api(env: dict[str, str], log_dir: Path) -> tuple[Child, str]:
     port = free_port()
     child = Child(
         "api",
-        [sys.executable, "-m", "stack", "api"],
+        [sys.executable, "-m", "mainport", "api"],
         log_file=log_dir / f"api-{port}.log",
         env={**env, "MAINPORT_API_PORT": str(port)},
     )
@@ -257,7 +257,7 @@ class Site:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run `mainport ARGS` against this site, as an operator would."""
         result = subprocess.run(
-            [sys.executable, "-m", "stack", *args],
+            [sys.executable, "-m", "mainport", *args],
             env=self.env,
             capture_output=True,
             text=True,

@@ -20,17 +20,17 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from domain.registry import Registry, load_registry
-from stack.broker_access import (
+from access.broker import (
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
     AccountStore,
     write_broker_files,
 )
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.schema import ensure_schema
-from stack.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+from core.processes import Child, free_port
+from domain.registry import Registry, load_registry
+from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+from timeseries.client import InfluxClient
+from timeseries.schema import ensure_schema
 
 if TYPE_CHECKING:
     from tests.sim_support import Subscriber
@@ -140,7 +140,10 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
 
     def start(name: str, args: list[str], env: dict[str, str]) -> Child:
         child = Child(
-            name, [sys.executable, "-m", "stack", *args], log_file=tmp_path / f"{name}.log", env=env
+            name,
+            [sys.executable, "-m", "mainport", *args],
+            log_file=tmp_path / f"{name}.log",
+            env=env,
         )
         child.start()
         children.append(child)

@@ -19,7 +19,7 @@ import httpx
 import yaml
 
 from domain.timestamps import format_rfc3339
-from stack.influx import InfluxClient
+from timeseries.client import InfluxClient
 
 MS = 1_000_000
 """ns per ms."""

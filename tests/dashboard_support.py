@@ -27,17 +27,17 @@ import httpx
 import pytest
 import yaml
 
-from api.tokens import OPERATOR, PARTNER, TokenStore
+from access.broker import NETWORK_ACCOUNT
+from access.grants import GrantLog
+from access.tokens import OPERATOR, PARTNER, TokenStore
+from core.processes import Child, free_port
 from domain.registry import Registry, load_registry
 from simulators.scenario import Scenario
 from simulators.simulation import Simulation
-from stack.broker_access import NETWORK_ACCOUNT
-from stack.grants import GrantLog
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.schema import ensure_schema
 from tests.conftest import PARTNERS_FILE, REPO, Broker, Influx, stack_env, wait_for
 from tests.sim_support import clear_retained
+from timeseries.client import InfluxClient
+from timeseries.schema import ensure_schema
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What the machine's closed network needs: no background connections, no GPU, no sandbox (root).
@@ -183,7 +183,7 @@ def dashboard_site(
         for name in ("ingest", "derive", "api"):
             child = Child(
                 name,
-                [sys.executable, "-m", "stack", name],
+                [sys.executable, "-m", "mainport", name],
                 log_file=root / f"{name}.log",
                 env=env,
             )

@@ -19,12 +19,12 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from access.broker import INGEST_ACCOUNT, AccountStore, write_broker_files
+from core.processes import Child, free_port
 from domain.registry import Registry
-from stack.broker_access import INGEST_ACCOUNT, AccountStore, write_broker_files
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
+from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
 from tests.conftest import Broker, wait_for
+from timeseries.client import InfluxClient
 
 PARTNER = "woonbron"
 DEVICES = 50

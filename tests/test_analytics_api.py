@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from api.tokens import OPERATOR, PARTNER, TokenStore
+from access.tokens import OPERATOR, PARTNER, TokenStore
+from core.processes import free_port
+from core.settings import Settings
+from derive.deriver import Deriver
 from domain.lineprotocol import line
 from domain.registry import Registry
 from domain.timestamps import NS_PER_S, format_rfc3339, parse_rfc3339
@@ -32,14 +35,11 @@ from domain.uptime import (
     timeout_ns,
 )
 from domain.usage import bucket_octets, p95, port_deltas, window_octets
-from ingest.deriver import Deriver
-from ingest.points import as_int64
-from stack.influx import InfluxClient
-from stack.processes import free_port
-from stack.settings import Settings
 from tests.access_common import start_api
 from tests.conftest import PARTNERS_FILE
 from tests.test_deriver import Store
+from timeseries.client import InfluxClient
+from timeseries.integers import as_int64
 
 S = NS_PER_S
 PARTNER_ID = "gemeente-dordrecht"
@@ -150,7 +150,7 @@ def api(
     root = tmp_path_factory.mktemp("analytics")
     url = influxd.url  # type: ignore[attr-defined]
     client = InfluxClient(url, f"test_{uuid.uuid4().hex[:12]}", timeout_s=60)
-    from stack.schema import ensure_schema
+    from timeseries.schema import ensure_schema
 
     ensure_schema(client, "INF")
     store = Store(client, root / "spool")

@@ -11,8 +11,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from stack.broker_access import reload_broker, write_broker_files
-from stack.services import BrokerConfig, TlsListener, mosquitto_conf
+from access.broker import reload_broker, write_broker_files
+from mainport.services import BrokerConfig, TlsListener, mosquitto_conf
 from tests.access_common import Session, barrier
 from tests.conftest import Broker, wait_for
 

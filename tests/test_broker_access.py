@@ -1,4 +1,4 @@
-"""stack.broker_access without a broker: password hashes, ACL and password files, the account
+"""access.broker without a broker: password hashes, ACL and password files, the account
 store and scope checks. (The real broker checks these files in the integration tests.)"""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from textwrap import dedent
 
 import pytest
 
-from domain.registry import Registry, parse_registry
-from stack.broker_access import (
+from access.broker import (
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
     Account,
@@ -23,6 +22,7 @@ from stack.broker_access import (
     render_password_file,
     validate_scope,
 )
+from domain.registry import Registry, parse_registry
 
 # Known vector: `mosquitto_passwd` output for password "secret" with this salt.
 SALT = b"\x29\x8e\x6e\x2f\xe1\x2a\x74\xe3\xb7\x41\x93\xd1"

@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-import stack.cli
+import mainport.cli
+from access.broker import AccountStore, hash_password
+from core.settings import Settings
 from domain.registry import load_registry
 from simulators.simulation import credentials_from_json
-from stack.broker_access import AccountStore, hash_password
-from stack.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -220,13 +220,13 @@ def test_every_mainport_variable_names_a_real_setting(compose: dict[str, Any]) -
     used = {var for text in _strings(compose) for var in SETTING_VAR.findall(text)}
     assert used, "no MAINPORT_* variables found at all"
     unknown = used - _setting_variables() - READ_OUTSIDE_SETTINGS
-    assert not unknown, f"not fields of stack.settings.Settings: {sorted(unknown)}"
+    assert not unknown, f"not fields of core.settings.Settings: {sorted(unknown)}"
 
 
 def test_variables_read_outside_settings_are_really_read_by_the_cli() -> None:
-    cli_source = inspect.getsource(stack.cli)
+    cli_source = inspect.getsource(mainport.cli)
     for var in READ_OUTSIDE_SETTINGS:
-        assert f'os.environ.get("{var}")' in cli_source, f"stack/cli.py no longer reads {var}"
+        assert f'os.environ.get("{var}")' in cli_source, f"mainport/cli.py no longer reads {var}"
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))

@@ -27,13 +27,11 @@ from typing import Any
 import httpx
 import pytest
 
-from api.tokens import OPERATOR, TokenStore
+from access.broker import INGEST_ACCOUNT, NETWORK_ACCOUNT, AccountStore, write_broker_files
+from access.tokens import OPERATOR, TokenStore
+from core.processes import Child, free_port
 from domain.registry import load_registry
-from stack.broker_access import INGEST_ACCOUNT, NETWORK_ACCOUNT, AccountStore, write_broker_files
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.schema import ensure_schema
-from stack.services import BrokerConfig, start_broker
+from mainport.services import BrokerConfig, start_broker
 from tests.access_common import start_api
 from tests.conftest import PARTNERS_FILE, REPO, Influx, wait_for
 from tests.consistency_support import (
@@ -48,6 +46,8 @@ from tests.consistency_support import (
     truth_subjects,
     write_partners,
 )
+from timeseries.client import InfluxClient
+from timeseries.schema import ensure_schema
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +136,7 @@ def run(influxd: Influx, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 
     def child(name: str, *args: str) -> Child:
         c = Child(
-            name, [sys.executable, "-m", "stack", *args], log_file=logs / f"{name}.log", env=env
+            name, [sys.executable, "-m", "mainport", *args], log_file=logs / f"{name}.log", env=env
         )
         c.start()
         children.append(c)

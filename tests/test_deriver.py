@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from derive.deriver import Deriver
 from domain.lineprotocol import line
 from domain.registry import Registry
 from domain.spans import Held, Kind, Silence, derive_spans, sort_events
 from domain.timestamps import NS_PER_S
 from domain.uptime import timeout_ns
 from domain.usage import BUCKET_NS, bucket_octets, port_deltas
-from ingest.deriver import Deriver
-from ingest.points import as_int64
 from ingest.spool import Spool
 from ingest.writer import BatchWriter
-from stack.influx import InfluxClient
+from timeseries.client import InfluxClient
+from timeseries.integers import as_int64
 
 S = NS_PER_S
 BASE = 1_790_000_000 * S  # 2026-09-21

@@ -15,6 +15,8 @@ from textwrap import dedent
 import httpx
 import pytest
 
+from access.broker import Account, render_acl
+from access.grants import GrantLog, GrantLogError
 from domain.grants import (
     AlreadyRevoked,
     Grant,
@@ -24,8 +26,6 @@ from domain.grants import (
     shared_topics,
 )
 from domain.registry import Registry, parse_registry
-from stack.broker_access import Account, render_acl
-from stack.grants import GrantLog, GrantLogError
 from tests.access_common import A, B, C, Session, Site, api_site, barrier, bearer
 from tests.conftest import Influx
 

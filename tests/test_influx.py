@@ -7,8 +7,8 @@ import time
 import pytest
 
 from domain.lineprotocol import line
-from stack.influx import InfluxClient, Statements, StoreRejected
-from stack.schema import RAW_RP, ensure_schema
+from timeseries.client import InfluxClient, Statements, StoreRejected
+from timeseries.schema import RAW_RP, ensure_schema
 
 pytestmark = pytest.mark.integration
 

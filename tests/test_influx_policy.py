@@ -1,4 +1,4 @@
-"""stack.influx, the pure parts: the write policy per status, query answers, bind parameters."""
+"""timeseries.client, the pure parts: write policy per status, query answers, bind parameters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import orjson
 import pytest
 from httpx import Headers
 
-from stack.influx import (
+from timeseries.client import (
     Series,
     StoreRejected,
     StoreUnauthorized,

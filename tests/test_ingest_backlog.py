@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
-from stack.services import BrokerConfig
+from core.processes import Child, free_port
+from mainport.services import BrokerConfig
 from tests.conftest import Broker, stack_env, wait_for
 from tests.ingest_harness import metric, publish_as, seq_stats, telemetry, wait_stored
+from timeseries.client import InfluxClient
 
 pytestmark = pytest.mark.integration
 

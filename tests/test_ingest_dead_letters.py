@@ -11,10 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
+from core.processes import Child, free_port
 from tests.conftest import Broker, stack_env, wait_for
 from tests.ingest_harness import BASE_MS, PARTNER, metric, publish_as, seq_stats, wait_stored
+from timeseries.client import InfluxClient
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_one_bad_message_between_good_ones_is_dead_lettered_with_its_reason(
     assert metric(metrics_port, label) == 1
 
     # The operator's view, from InfluxDB and from the local file (InfluxDB down).
-    cli = [sys.executable, "-m", "stack", "dead-letters", "--partner", PARTNER, "--json"]
+    cli = [sys.executable, "-m", "mainport", "dead-letters", "--partner", PARTNER, "--json"]
     from_store = subprocess.run(cli, env=env, capture_output=True, text=True, check=True)
     shown = [json.loads(row) for row in from_store.stdout.splitlines()]
     assert [(s["reason"], s["topic"], s["excerpt"]) for s in shown] == [
@@ -64,7 +64,7 @@ def test_one_bad_message_between_good_ones_is_dead_lettered_with_its_reason(
         "non_numeric_value"
     ]
     counts = subprocess.run(
-        [sys.executable, "-m", "stack", "dead-letters", "--counts"],
+        [sys.executable, "-m", "mainport", "dead-letters", "--counts"],
         env=env,
         capture_output=True,
         text=True,

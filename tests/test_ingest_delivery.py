@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from core.processes import Child, free_port
 from domain.registry import Registry
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
 from tests.conftest import Broker, stack_env, wait_for
 from tests.ingest_harness import (
     OwnBroker,
@@ -23,6 +22,7 @@ from tests.ingest_harness import (
     telemetry,
     wait_stored,
 )
+from timeseries.client import InfluxClient
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""ingest.points: the line-protocol points a parsed message becomes (stack/schema.py)."""
+"""ingest.points: the line-protocol points a parsed message becomes (timeseries/schema.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from domain.messages import (
     parse_message,
 )
 from domain.timestamps import parse_rfc3339
-from ingest.points import EXCERPT_BYTES, as_uint64, counters_line, dead_letter, message_lines
+from ingest.points import EXCERPT_BYTES, counters_line, dead_letter, message_lines
+from timeseries.integers import as_uint64
 
 TS = 1_795_000_000_000_000_000
 RECEIVED = TS + 5_000_000_000

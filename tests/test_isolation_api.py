@@ -20,10 +20,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from access.grants import GrantLog
 from api.app import create_app
+from core.settings import Settings
 from domain.registry import Registry
-from stack.grants import GrantLog
-from stack.settings import Settings
 from tests.access_common import A, B, C, Site, api_site, bearer
 from tests.conftest import PARTNERS_FILE, Influx
 

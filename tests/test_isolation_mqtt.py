@@ -14,10 +14,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from stack.influx import InfluxClient
-from stack.processes import Child
+from core.processes import Child
 from tests.access_common import Session, barrier, raw_connect
 from tests.conftest import Broker, stack_env, wait_for
+from timeseries.client import InfluxClient
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stack.broker_access import AccountStore, hash_password
-from stack.processes import free_port
+from access.broker import AccountStore, hash_password
+from core.processes import free_port
 from tests.access_common import A, B, Session, bearer
 from tests.conftest import PARTNERS_FILE, wait_for
 
@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _mainport(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "stack", *args],
+        [sys.executable, "-m", "mainport", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -83,7 +83,7 @@ def test_a_demo_run_leaves_no_plaintext_secret_anywhere(tmp_path: Path) -> None:
     log = tmp_path / "up.log"
     with log.open("w") as out:
         stack = subprocess.Popen(
-            [sys.executable, "-m", "stack", "up", "--simulate"],
+            [sys.executable, "-m", "mainport", "up", "--simulate"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

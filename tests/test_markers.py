@@ -1,4 +1,4 @@
-"""ingest.markers: a batch's line protocol → what it touched, and back on the deriver's side."""
+"""timeseries.markers: a batch's line protocol → what it touched, and back on the deriver's side."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from domain.messages import Counters, Status, Telemetry
 from domain.timestamps import HOUR_NS
-from ingest.markers import MAX_FIELD_BYTES, parse_events, touched_lines
 from ingest.points import counters_line, message_lines
+from timeseries.markers import MAX_FIELD_BYTES, parse_events, touched_lines
 
 FIELD = re.compile(rb'events="([^"]*)"')
 

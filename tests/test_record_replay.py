@@ -20,12 +20,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from core.processes import Child
 from domain.timestamps import parse_timestamp
 from simulators.feed import Damaged, FeedWriter, Record, parse_line, read_feed
 from simulators.plan import plan
 from simulators.replay import Replayer, rebase_payload
 from simulators.simulation import Simulation
-from stack.processes import Child
 from tests.conftest import PARTNERS_FILE, Broker, wait_for
 from tests.sim_support import (
     EVERY_FAULT,
@@ -56,7 +56,7 @@ def cli_env(broker: Broker, **extra: str) -> dict[str, str]:
 
 def replay(broker: Broker, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stack", "replay", str(path), *args],
+        [sys.executable, "-m", "mainport", "replay", str(path), *args],
         env=cli_env(broker),
         capture_output=True,
         text=True,
@@ -215,7 +215,7 @@ def test_replay_keeps_the_original_spacing_scaled(broker: Broker, tmp_path: Path
 
 def test_the_recorder_needs_a_password(broker: Broker, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "stack", "record", "--out", str(tmp_path / "x.gz")],
+        [sys.executable, "-m", "mainport", "record", "--out", str(tmp_path / "x.gz")],
         env=cli_env(broker),
         capture_output=True,
         text=True,

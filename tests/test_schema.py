@@ -1,8 +1,8 @@
-"""stack.schema: the retention-policy plan (pure; `ensure_schema` runs in the integration tests)."""
+"""timeseries.schema: the retention-policy plan (pure; `ensure_schema` runs in integration)."""
 
 from __future__ import annotations
 
-from stack.schema import (
+from timeseries.schema import (
     DERIVED_RP,
     MARKERS_RP,
     RAW_RP,

@@ -1,4 +1,4 @@
-"""stack.settings: SPEC defaults, MAINPORT_ environment overrides, and refusals that name the
+"""core.settings: SPEC defaults, MAINPORT_ environment overrides, and refusals that name the
 setting."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from stack.settings import Settings
+from core.settings import Settings
 
 
 @pytest.fixture(autouse=True)

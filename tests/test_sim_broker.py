@@ -186,7 +186,7 @@ def test_the_cli_dry_run_is_deterministic_and_writes_the_truth(tmp_path: Path) -
             [
                 sys.executable,
                 "-m",
-                "stack",
+                "mainport",
                 "simulate",
                 str(scenario),
                 "--dry-run",
@@ -223,7 +223,7 @@ def test_the_cli_names_a_bad_scenario_line(tmp_path: Path) -> None:
         "name: x\nfaults:\n  - {kind: silent, device: nope/nope, at: 1m, for: 1m}\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "stack", "simulate", str(scenario), "--dry-run", "--out", "-"],
+        [sys.executable, "-m", "mainport", "simulate", str(scenario), "--dry-run", "--out", "-"],
         env={"MAINPORT_PARTNERS_FILE": str(PARTNERS_FILE), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,

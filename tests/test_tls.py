@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from stack.broker_access import write_broker_files
-from stack.processes import free_port
-from stack.services import BrokerConfig, TlsListener, start_broker
-from stack.tls import TlsFiles, ensure_local_tls, server_cert_problems
+from access.broker import write_broker_files
+from access.tls import TlsFiles, ensure_local_tls, server_cert_problems
+from core.processes import free_port
+from mainport.services import BrokerConfig, TlsListener, start_broker
 from tests.access_common import Session, barrier, tls_handshake_error
 from tests.conftest import Broker
 

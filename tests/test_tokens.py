@@ -1,4 +1,4 @@
-"""api.tokens: issuing, hashed storage, authentication, revocation and scope of API tokens."""
+"""access.tokens: issuing, hashed storage, authentication, revocation and scope of API tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api.tokens import OPERATOR, PARTNER, Principal, TokenStore
+from access.tokens import OPERATOR, PARTNER, Principal, TokenStore
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_tokens_carry_256_bits_of_secret(store: TokenStore) -> None:
 def test_secret_with_underscores_still_authenticates(
     store: TokenStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("api.tokens.secrets.token_urlsafe", lambda n: "a_b__c_")
+    monkeypatch.setattr("access.tokens.secrets.token_urlsafe", lambda n: "a_b__c_")
     token = store.issue(OPERATOR)
 
     assert store.authenticate(token) is not None

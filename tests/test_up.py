@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stack.processes import free_port
+from core.processes import free_port
 from tests.conftest import PARTNERS_FILE, wait_for
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str
     log = tmp_path / "up.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "stack", "up", "--simulate"],
+            [sys.executable, "-m", "mainport", "up", "--simulate"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -70,7 +70,7 @@ def test_up_serves_every_demo_partner_online_and_ctrl_c_leaves_nothing_running(
     api = f"http://127.0.0.1:{env['MAINPORT_API_PORT']}"
     wait_for(lambda: httpx.get(f"{api}/readyz").status_code == 200, 60, "readyz 200")
     token = subprocess.run(
-        [sys.executable, "-m", "stack", "token", "issue", "--operator"],
+        [sys.executable, "-m", "mainport", "token", "issue", "--operator"],
         env=env,
         capture_output=True,
         text=True,
@@ -113,7 +113,7 @@ def test_up_names_the_port_already_in_use(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         env = _env(tmp_path / "var", port, free_port(), free_port())
         result = subprocess.run(
-            [sys.executable, "-m", "stack", "up"],
+            [sys.executable, "-m", "mainport", "up"],
             env=env,
             capture_output=True,
             text=True,

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.tokens import OPERATOR, PARTNER, TokenStore
+from access.tokens import OPERATOR, PARTNER, TokenStore
+from core.processes import Child, free_port
 from simulators.scenario import Scenario
 from simulators.simulation import Simulation
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port
 from tests.conftest import Broker, stack_env, wait_for
+from timeseries.client import InfluxClient
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import pytest
 from ingest.deadletters import STORE_REFUSED, DeadLetterFile, read_local
 from ingest.spool import Spool
 from ingest.writer import Backoff, BatchWriter
-from stack.influx import InfluxClient
 from tests.conftest import wait_for
+from timeseries.client import InfluxClient
 
 Handler = Callable[[bytes], httpx.Response]
 OK = httpx.Response(204)

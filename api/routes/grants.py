@@ -13,12 +13,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
+from access.broker import sync_broker
 from api.deps import CurrentPrincipal, GrantLogDep, PartnerId, RegistryDep, SettingsDep
 from api.models import GrantRequest, GrantResult, GrantView
+from core.settings import Settings
 from domain.grants import GRANT_ID_PATTERN, AlreadyRevoked, Grant, GrantError, UnknownGrant
 from domain.registry import Registry
-from stack.broker_access import sync_broker
-from stack.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field
 
+from access.grants import GrantLog, GrantLogError
+from access.tokens import Principal
 from api.deps import (
     CurrentPrincipal,
     GrantLogDep,
@@ -28,14 +30,12 @@ from api.deps import (
 )
 from api.devices import DeviceView, partner_devices
 from api.routes.health import _broker_answers
-from api.tokens import Principal
+from core.settings import Settings
 from domain.grants import valid_now
 from domain.registry import Registry
 from domain.timestamps import format_rfc3339
-from stack.grants import GrantLog, GrantLogError
-from stack.influx import AsyncInfluxClient, StoreError
-from stack.schema import DERIVED_RP, MARKERS_RP
-from stack.settings import Settings
+from timeseries.client import AsyncInfluxClient, StoreError
+from timeseries.schema import DERIVED_RP, MARKERS_RP
 
 log = logging.getLogger(__name__)
 

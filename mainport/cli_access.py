@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stack.cli_common import (
+from mainport.cli_common import (
     JsonOption,
     fail,
     load_partners,
@@ -32,7 +32,7 @@ def credentials_issue(
     """Create or rotate an MQTT password and print it once, alone on stdout.
 
     Rotating disconnects clients still logged in with the old password."""
-    from stack.broker_access import AccountStore, account_username, validate_scope
+    from access.broker import AccountStore, account_username, validate_scope
 
     settings = load_settings()
     registry = load_partners(settings)
@@ -62,7 +62,7 @@ def token_issue(
     label: Annotated[str, typer.Option(help="A note to recognise the token by")] = "",
 ) -> None:
     """Create an API token and print it once, alone on stdout."""
-    from api.tokens import OPERATOR, PARTNER, TokenStore
+    from access.tokens import OPERATOR, PARTNER, TokenStore
 
     if operator == (partner is not None):
         raise fail("give exactly one of --operator or --partner ID")
@@ -79,7 +79,7 @@ def token_issue(
 @credentials_app.command("list")
 def credentials_list(as_json: JsonOption = False) -> None:
     """Broker logins (never their passwords, which are not stored)."""
-    from stack.broker_access import AccountStore
+    from access.broker import AccountStore
 
     settings = load_settings()
     rows: list[dict[str, object]] = [
@@ -99,7 +99,7 @@ def credentials_revoke(
     username: Annotated[str, typer.Argument(help="Login to delete, e.g. woonbron or woonbron.gw")],
 ) -> None:
     """Delete a broker login; the broker disconnects clients still using it."""
-    from stack.broker_access import AccountStore
+    from access.broker import AccountStore
 
     settings = load_settings()
     registry = load_partners(settings)
@@ -116,7 +116,7 @@ def credentials_revoke(
 @token_app.command("list")
 def token_list(as_json: JsonOption = False) -> None:
     """API tokens by id (never their secrets, which are not stored)."""
-    from api.tokens import TokenStore
+    from access.tokens import TokenStore
 
     settings = load_settings()
     rows: list[dict[str, object]] = [
@@ -137,7 +137,7 @@ def token_revoke(
     token_id: Annotated[str, typer.Argument(help="Token id (from `token list`) or the token")],
 ) -> None:
     """Revoke an API token; a running API refuses it from its next request on."""
-    from api.tokens import TokenStore, token_id_of
+    from access.tokens import TokenStore, token_id_of
 
     settings = load_settings()
     found = token_id_of(token_id)
@@ -158,8 +158,8 @@ def grant_add(
     Prints the ids of the new grants on stdout."""
     import getpass
 
+    from access.grants import GrantLog, GrantLogError
     from domain.grants import GrantError
-    from stack.grants import GrantLog, GrantLogError
 
     settings = load_settings()
     registry = load_partners(settings)
@@ -188,8 +188,8 @@ def grant_revoke(
     """Revoke a grant: the grantee loses broker and API access at once."""
     import getpass
 
+    from access.grants import GrantLog, GrantLogError
     from domain.grants import GrantError
-    from stack.grants import GrantLog, GrantLogError
 
     settings = load_settings()
     registry = load_partners(settings)
@@ -221,7 +221,7 @@ def grant_list(
     as_json: JsonOption = False,
 ) -> None:
     """Grants in force (or all of them, or the audit log), oldest first."""
-    from stack.grants import GrantLog, GrantLogError
+    from access.grants import GrantLog, GrantLogError
 
     settings = load_settings()
     log = GrantLog(settings.grants_file)

@@ -8,8 +8,14 @@ from typing import Annotated
 
 import typer
 
-from stack.cli_access import credentials_app, grant_app, token_app
-from stack.cli_common import fail, load_partners, load_settings, setup_logging, sync_broker_or_fail
+from mainport.cli_access import credentials_app, grant_app, token_app
+from mainport.cli_common import (
+    fail,
+    load_partners,
+    load_settings,
+    setup_logging,
+    sync_broker_or_fail,
+)
 
 app = typer.Typer(
     help="Mainport: telemetry platform for open fibre networks.",
@@ -28,11 +34,11 @@ def up(
     scenario: Annotated[Path | None, typer.Option(help="Scenario for --simulate")] = None,
 ) -> None:
     """Run broker, InfluxDB, ingest and API (and simulators) in the foreground."""
-    from stack.up import Stack
+    from mainport.up import Stack
 
     settings = load_settings()
     registry = load_partners(settings)
-    from stack.up import StackError
+    from mainport.up import StackError
 
     try:
         code = Stack(settings, registry, simulate=simulate, scenario=scenario).run()
@@ -64,7 +70,7 @@ def derive(
     ] = False,
 ) -> None:
     """Keep the derived records (uptime spans, traffic buckets, hourly counts) up to date."""
-    from ingest.deriver import run_deriver
+    from derive.service import run_deriver
 
     setup_logging()
     settings = load_settings()

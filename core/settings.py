@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.registry import SLUG_PATTERN
-from stack.influx import InfluxLogin
 
 Port = int
+
+
+class InfluxLogin(TypedDict):
+    """Who the clients log in as, and how long they wait (Settings.influx_login)."""
+
+    username: str | None
+    password: str | None
+    timeout_s: float
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,7 @@ Every point's key is (measurement, tags, device timestamp), so a redelivered mes
 itself instead of counting twice: that is what makes the ingest's retries safe to repeat.
 
 Markers, in `markers` (7 days): `touched` (kind, partner, subject), one point per device, port
-or partner a stored batch touched, stamped at write time (ingest/markers.py).
+or partner a stored batch touched, stamped at write time (timeseries/markers.py).
 
 Derived data, in `derived` (kept forever: it is small), written by the deriver (derive/) from
 raw data and markers, so that a 30-day question reads a few hundred points, not millions:
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stack.influx import InfluxClient
+from timeseries.client import InfluxClient
 
 RAW_RP = "raw"
 DERIVED_RP = "derived"

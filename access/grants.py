@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.files import Stamp, append_private, locked, stamp
 from domain.grants import (
     GRANT_ID_RE,
     MAX_NOTE,
@@ -29,7 +30,6 @@ from domain.grants import (
     revoke_event,
 )
 from domain.registry import Registry
-from stack.files import Stamp, append_private, locked, stamp
 
 
 class GrantLogError(RuntimeError):

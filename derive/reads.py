@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 
 from domain.spans import Kind, sort_events
 from domain.usage import BUCKET_NS
-from stack.influx import ParamValue, Series, Statements
-from stack.schema import DERIVED_RP, RAW_RP
+from timeseries.client import ParamValue, Series, Statements
+from timeseries.schema import DERIVED_RP, RAW_RP
 
 FAR_FUTURE_NS = 2**62
 """Upper bound for "everything after": InfluxDB refuses times near int64's end."""

@@ -1,4 +1,4 @@
-"""What a stored batch touched, written next to it for the deriver (ingest/deriver.py).
+"""What a stored batch touched, written next to it for the deriver (derive/deriver.py).
 
 After each batch reaches InfluxDB the writer adds a `touched` point listing, per device and
 port in the batch, the event times it held, and per partner with rejected messages, the hours

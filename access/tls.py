@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from stack.files import write_private
+from core.files import write_private
 
 CA_DAYS = 3650
 SERVER_DAYS = 397  # what browsers and most TLS stacks still accept for a leaf certificate

@@ -24,20 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
 import httpx
 import orjson
 
 ParamValue = str | int | float | bool
-
-
-class InfluxLogin(TypedDict):
-    """Who the clients log in as, and how long they wait (Settings.influx_login)."""
-
-    username: str | None
-    password: str | None
-    timeout_s: float
 
 
 class StoreError(Exception):

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stack.files import Stamp, locked, stamp, write_private
+from core.files import Stamp, locked, stamp, write_private
 
 OPERATOR = "operator"
 PARTNER = "partner"

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from core.settings import Settings
 from domain.registry import Registry, RegistryError, load_registry
-from stack.settings import Settings
 
 
 def fail(message: str) -> typer.Exit:
@@ -52,8 +52,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON lines instead of 
 
 def sync_broker_or_fail(settings: Settings, registry: Registry) -> bool:
     """Broker files from logins and active grants; True when a running broker was reloaded."""
-    from stack.broker_access import sync_broker
-    from stack.grants import GrantLogError
+    from access.broker import sync_broker
+    from access.grants import GrantLogError
 
     try:
         return sync_broker(settings, registry)

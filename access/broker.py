@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from access.grants import GrantLog
+from core.files import locked, write_private
+from core.settings import Settings
 from domain.grants import Grant, shared_topics
 from domain.registry import NETWORK, SLUG_RE, Registry
-from stack.files import locked, write_private
-from stack.grants import GrantLog
-from stack.settings import Settings
 
 INGEST_ACCOUNT = "_ingest"
 NETWORK_ACCOUNT = "_network"

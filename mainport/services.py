@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from stack.processes import Child, free_port, tcp_answers, wait_until
+from core.processes import Child, free_port, tcp_answers, wait_until
 
 
 def find_binary(name: str, *extra_dirs: str) -> str:

@@ -20,20 +20,20 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-from domain.registry import Registry
-from stack.broker_access import (
+from access.broker import (
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
     AccountStore,
     account_username,
     write_broker_files,
 )
-from stack.grants import GrantLog
-from stack.influx import InfluxClient
-from stack.processes import Child, free_port, port_in_use
-from stack.schema import ensure_schema
-from stack.services import BrokerConfig, InfluxConfig, TlsListener, start_broker, start_influxd
-from stack.settings import Settings
+from access.grants import GrantLog
+from core.processes import Child, free_port, port_in_use
+from core.settings import Settings
+from domain.registry import Registry
+from mainport.services import BrokerConfig, InfluxConfig, TlsListener, start_broker, start_influxd
+from timeseries.client import InfluxClient
+from timeseries.schema import ensure_schema
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 300.0
@@ -79,7 +79,7 @@ def broker_tls(settings: Settings) -> TlsListener | None:
     port, host = settings.mqtt_tls_port, settings.mqtt_tls_host
     if settings.mqtt_tls_certfile is not None and settings.mqtt_tls_keyfile is not None:
         return TlsListener(port, settings.mqtt_tls_certfile, settings.mqtt_tls_keyfile, host)
-    from stack.tls import ensure_local_tls
+    from access.tls import ensure_local_tls
 
     files = ensure_local_tls(settings.tls_dir, [settings.mqtt_host, host or ""])
     return TlsListener(port, files.cert, files.key, host)
@@ -192,7 +192,7 @@ class Stack:
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         child = Child(
             name,
-            [sys.executable, "-m", "stack", *args],
+            [sys.executable, "-m", "mainport", *args],
             log_file=self.settings.log_dir / f"{name}.log",
             env=env,
             echo=lambda text: print(text, file=sys.stderr, flush=True),

@@ -1,6 +1,6 @@
-"""The deriver: keeps the derived records (stack/schema.py) in step with the raw data.
+"""The deriver: keeps the derived records (timeseries/schema.py) in step with the raw data.
 
-It follows the markers the ingest writes with every batch (ingest/markers.py) and, per
+It follows the markers the ingest writes with every batch (timeseries/markers.py) and, per
 device or port a batch touched:
 
 - in-order data (the usual case: every event later than everything derived so far) is
@@ -22,19 +22,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domain.lineprotocol import line
-from domain.registry import DEFAULT_INTERVAL_S, Registry, load_registry
-from domain.spans import Derived, Kind, SpanState, derive_spans, sort_events
-from domain.timestamps import HOUR_NS, NS_PER_S
-from domain.uptime import timeout_ns
-from domain.usage import BUCKET_NS, bucket_octets, port_deltas
-from ingest.derive_reads import (
+from derive.reads import (
     FAR_FUTURE_NS,
     Ranges,
     SubjectKey,
@@ -45,13 +38,17 @@ from ingest.derive_reads import (
     stretch,
     times_of,
 )
-from ingest.markers import MEASUREMENT, parse_events
-from ingest.markers import RP as MARKERS_RP
-from ingest.points import as_uint64
-from stack.influx import InfluxClient, Series, Statements, StoreError
-from stack.processes import stop_on_signals
-from stack.schema import DERIVED_RP, RAW_RP, ensure_schema
-from stack.settings import Settings
+from domain.lineprotocol import line
+from domain.registry import DEFAULT_INTERVAL_S, Registry
+from domain.spans import Derived, Kind, SpanState, derive_spans, sort_events
+from domain.timestamps import HOUR_NS, NS_PER_S
+from domain.uptime import timeout_ns
+from domain.usage import BUCKET_NS, bucket_octets, port_deltas
+from timeseries.client import InfluxClient, Series, Statements
+from timeseries.integers import as_uint64
+from timeseries.markers import MEASUREMENT, parse_events
+from timeseries.markers import RP as MARKERS_RP
+from timeseries.schema import DERIVED_RP, RAW_RP
 
 log = logging.getLogger(__name__)
 
@@ -462,41 +459,3 @@ class Deriver:
 
 def _tags(key: SubjectKey) -> dict[str, str]:
     return {"kind": key[0], "partner": key[1], "subject": key[2]}
-
-
-def run_deriver(settings: Settings, rebuild: bool = False) -> int:
-    """`mainport derive`: follow the markers until SIGTERM/SIGINT; with `rebuild`, first
-    derive everything again from raw data."""
-    # Recomputing a long stretch reads more than a batch write: a longer timeout.
-    login = settings.influx_login()
-    login["timeout_s"] = max(login["timeout_s"], 60.0)
-    client = InfluxClient(settings.influx_url, settings.influx_db, **login)
-    stop = stop_on_signals(log)
-    while not stop.is_set():  # the schema first: the deriver may start before InfluxDB answers
-        try:
-            ensure_schema(client, settings.influx_raw_retention)
-            break
-        except StoreError as exc:
-            log.warning("InfluxDB not ready (%s); trying again in 2 s", exc)
-            stop.wait(2.0)
-    deriver = Deriver(
-        client,
-        load_registry(settings.partners_file),
-        grace_factor=settings.grace_factor,
-        lag_s=settings.derive_lag_s,
-    )
-    if rebuild:
-        started = time.monotonic()
-        count = deriver.rebuild()
-        log.info(
-            "rebuilt the derived records of %d subjects in %.0f s",
-            count,
-            time.monotonic() - started,
-        )
-    log.info("deriver started (cursor lag %.0f s)", settings.derive_lag_s)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    beat = settings.data_dir / "derive.alive"
-    deriver.run(stop, poll_s=settings.derive_poll_s, heartbeat=beat)
-    client.close()
-    log.info("deriver stopped")
-    return 0

@@ -1,0 +1,54 @@
+"""`mainport derive`: the deriver as a process: schema first, then follow the markers until
+SIGTERM/SIGINT (derive/deriver.py does the work)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from core.processes import stop_on_signals
+from core.settings import Settings
+from derive.deriver import Deriver
+from domain.registry import load_registry
+from timeseries.client import InfluxClient, StoreError
+from timeseries.schema import ensure_schema
+
+log = logging.getLogger(__name__)
+
+
+def run_deriver(settings: Settings, rebuild: bool = False) -> int:
+    """`mainport derive`: follow the markers until SIGTERM/SIGINT; with `rebuild`, first
+    derive everything again from raw data."""
+    # Recomputing a long stretch reads more than a batch write: a longer timeout.
+    login = settings.influx_login()
+    login["timeout_s"] = max(login["timeout_s"], 60.0)
+    client = InfluxClient(settings.influx_url, settings.influx_db, **login)
+    stop = stop_on_signals(log)
+    while not stop.is_set():  # the schema first: the deriver may start before InfluxDB answers
+        try:
+            ensure_schema(client, settings.influx_raw_retention)
+            break
+        except StoreError as exc:
+            log.warning("InfluxDB not ready (%s); trying again in 2 s", exc)
+            stop.wait(2.0)
+    deriver = Deriver(
+        client,
+        load_registry(settings.partners_file),
+        grace_factor=settings.grace_factor,
+        lag_s=settings.derive_lag_s,
+    )
+    if rebuild:
+        started = time.monotonic()
+        count = deriver.rebuild()
+        log.info(
+            "rebuilt the derived records of %d subjects in %.0f s",
+            count,
+            time.monotonic() - started,
+        )
+    log.info("deriver started (cursor lag %.0f s)", settings.derive_lag_s)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    beat = settings.data_dir / "derive.alive"
+    deriver.run(stop, poll_s=settings.derive_poll_s, heartbeat=beat)
+    client.close()
+    log.info("deriver stopped")
+    return 0

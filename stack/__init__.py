@@ -1,1 +1,0 @@
-"""What runs the platform: settings, the local stack of child processes, the CLI."""
