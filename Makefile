@@ -1,5 +1,5 @@
 # The everyday entry points. Each sets itself up first (scripts/bootstrap.sh is idempotent).
-.PHONY: demo test lint bench bootstrap clean
+.PHONY: demo test lint bench bootstrap env-example clean
 
 demo:
 	bash scripts/demo.sh
@@ -19,6 +19,11 @@ bench:
 
 bootstrap:
 	bash scripts/bootstrap.sh
+
+# .env.example is generated from core/settings.py (tests/test_env_example.py keeps it in step).
+env-example:
+	bash scripts/bootstrap.sh
+	.venv/bin/python -m core.env_example .env.example
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

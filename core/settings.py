@@ -1,6 +1,8 @@
 """The one `Settings` object: environment (prefix ``MAINPORT_``) over defaults.
 
-Created once by the CLI and passed down explicitly; nothing else reads the environment.
+Created once by the CLI and passed down explicitly; nothing else reads the environment (but for
+the log level and the simulators' logins, which the CLI reads itself). Each field's description
+is what `.env.example` says about it (core/env_example.py renders the file from this class).
 """
 
 from __future__ import annotations
@@ -31,70 +33,173 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MAINPORT_", extra="ignore", frozen=True)
 
-    env: Literal["development", "production"] = "development"
+    env: Literal["development", "production"] = Field(
+        "development",
+        description="`production` refuses to start without the secrets it needs "
+        "(MAINPORT_MQTT_PASSWORD; MAINPORT_INFLUX_PASSWORD for an InfluxDB off this host).",
+    )
 
-    partners_file: Path = Path("config/partners.yaml")
-    data_dir: Path = Path("var")
+    partners_file: Path = Field(
+        Path("config/partners.yaml"),
+        description="The partner registry: partners, devices, ports, maintenance (no secrets).",
+    )
+    data_dir: Path = Field(
+        Path("var"),
+        description="Run-time data: broker and InfluxDB data of the local stack, logs, spool, "
+        "dead letters, hashed secrets, grants, the local TLS CA.",
+    )
 
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: Port = Field(1883, ge=1, le=65535)
-    mqtt_root: str = Field("mainport", pattern=SLUG_PATTERN)
-    # The ingest's own broker account. `mainport up` issues a fresh password per run and hands
-    # it to its children in the environment; in production it comes from a secret store.
-    mqtt_username: str = "_ingest"
-    mqtt_password: SecretStr | None = None
-    mqtt_keepalive_s: int = Field(30, ge=5, le=3600)
-    # MQTT over TLS beside the plain listener; 0 turns it off. Without a cert and key of your
-    # own, `mainport up` makes a local CA and a server certificate under `var/tls/`.
-    mqtt_tls_port: int = Field(8883, ge=0, le=65535)
-    # Where the TLS listener binds; default the plain listener's host. In production, bind TLS
-    # to the network (0.0.0.0) and keep plain MQTT on loopback for the platform's own services.
-    mqtt_tls_host: str | None = None
-    mqtt_tls_certfile: Path | None = None
-    mqtt_tls_keyfile: Path | None = None
+    mqtt_host: str = Field("127.0.0.1", description="The broker's plain MQTT listener.")
+    mqtt_port: Port = Field(1883, ge=1, le=65535, description="Port of the plain MQTT listener.")
+    mqtt_root: str = Field(
+        "mainport", pattern=SLUG_PATTERN, description="First level of every MQTT topic."
+    )
+    mqtt_username: str = Field(
+        "_ingest",
+        description="The broker login of the ingest (and of `mainport record`).",
+    )
+    mqtt_password: SecretStr | None = Field(
+        None,
+        description="Its password. `mainport up` issues a fresh one per run and hands it to its "
+        "children in the environment; in production it comes from a secret store.",
+    )
+    mqtt_keepalive_s: int = Field(
+        30, ge=5, le=3600, description="MQTT keepalive of the platform's own clients, seconds."
+    )
+    mqtt_tls_port: int = Field(
+        8883,
+        ge=0,
+        le=65535,
+        description="MQTT over TLS beside the plain listener; 0 turns it off.",
+    )
+    mqtt_tls_host: str | None = Field(
+        None,
+        description="Where the TLS listener binds; default the plain listener's host. In "
+        "production, bind TLS to the network (0.0.0.0) and keep plain MQTT on loopback for the "
+        "platform's own services.",
+    )
+    mqtt_tls_certfile: Path | None = Field(
+        None,
+        description="Server certificate chain for TLS (set with the key). Without both, "
+        "`mainport up` makes a local CA and a server certificate under <data dir>/tls/.",
+    )
+    mqtt_tls_keyfile: Path | None = Field(
+        None, description="Its private key, readable by the broker's user only."
+    )
 
-    influx_url: str = "http://127.0.0.1:8086"
-    influx_db: str = Field("mainport", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-    influx_username: str | None = None
-    influx_password: SecretStr | None = None
-    influx_timeout_s: float = Field(10.0, gt=0)
-    # Raw points are kept a little over a year: the ingest accepts timestamps up to one year old
-    # (SPEC), and a monthly report for the same month last year must still be answerable.
-    influx_raw_retention: str = Field("400d", pattern=r"^(INF|\d+[hdw])$")
+    influx_url: str = Field(
+        "http://127.0.0.1:8086", description="InfluxDB's v1 HTTP API (/write, /query)."
+    )
+    influx_db: str = Field(
+        "mainport", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="The database."
+    )
+    influx_username: str | None = Field(
+        None,
+        description="InfluxDB login, when auth is on; an admin, since Mainport creates its "
+        "database and retention policies.",
+    )
+    influx_password: SecretStr | None = Field(None, description="Its password.")
+    influx_timeout_s: float = Field(
+        10.0, gt=0, description="How long one InfluxDB request may take, seconds."
+    )
+    influx_raw_retention: str = Field(
+        "400d",
+        pattern=r"^(INF|\d+[hdw])$",
+        description="How long raw points are kept: a little over a year, because the ingest "
+        "accepts timestamps up to one year old (SPEC) and a monthly report for the same month "
+        "last year must still be answerable.",
+    )
 
-    # The deriver re-reads markers this far behind its cursor: longer than an InfluxDB write
-    # can take (markers are stamped before the write) plus clock skew between ingest hosts.
-    derive_lag_s: float = Field(30.0, ge=1.0, le=3600.0)
-    derive_poll_s: float = Field(1.0, ge=0.05, le=60.0)
-    api_host: str = "127.0.0.1"
-    api_port: Port = Field(8000, ge=1, le=65535)
-    # Most points one telemetry request returns: bounds the answer's size and InfluxDB's work.
-    api_max_points: int = Field(10_000, ge=1, le=1_000_000)
-    # Longest uptime/usage window one request may ask for (a year and a month, for reports).
-    api_max_window_days: int = Field(400, ge=1, le=3650)
+    derive_lag_s: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        description="The deriver re-reads markers this far behind its cursor: longer than an "
+        "InfluxDB write can take (markers are stamped before the write) plus clock skew "
+        "between ingest hosts.",
+    )
+    derive_poll_s: float = Field(
+        1.0, ge=0.05, le=60.0, description="How often the deriver looks for new markers, seconds."
+    )
+    api_host: str = Field("127.0.0.1", description="Where the API and dashboard listen.")
+    api_port: Port = Field(8000, ge=1, le=65535, description="Port of the API and dashboard.")
+    api_max_points: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Most points one telemetry request returns: bounds the answer's size and "
+        "InfluxDB's work.",
+    )
+    api_max_window_days: int = Field(
+        400,
+        ge=1,
+        le=3650,
+        description="Longest uptime/usage window one request may ask for (a year and a month, "
+        "for reports).",
+    )
 
-    ingest_group: str = Field("mainport-ingest", pattern=SLUG_PATTERN)
-    ingest_client_id: str = Field("mainport-ingest-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    # Points per InfluxDB write. 10,000 (about 1 MB) costs influxd ~15 % less CPU per point
-    # than 5000 on the 2-core bench (bench/ingest.py); batches are also cut at 8 MiB.
-    ingest_batch_size: int = Field(10_000, ge=1, le=100_000)
-    ingest_batch_age_ms: int = Field(250, ge=1, le=60_000)
-    # While InfluxDB is down, acked batches wait on disk (<data dir>/spool/<client id>/); when
-    # the spool is full the ingest stops acking and the broker keeps the rest. 1 GiB holds
-    # about 5M points (~200 bytes each), over an hour at 1000 messages/s.
-    ingest_spool_max_bytes: int = Field(1024**3, ge=64 * 1024)
-    # Line protocol held in memory between the MQTT thread and the writer (ingest/inbox.py).
-    # Past it the ingest stops reading from the broker, which keeps the rest: this is what
-    # bounds the ingest's memory (measured: 16 MiB here, 110 MB RSS in all; 53 MB idle).
-    ingest_max_pending_bytes: int = Field(16 * 1024**2, ge=1024**2)
-    # Local copy of the dead letters (<data dir>/dead-letters/), rotated at half of this.
-    ingest_dead_letter_max_bytes: int = Field(64 * 1024**2, ge=64 * 1024)
-    # Where the ingest serves its Prometheus metrics on loopback; the API's /metrics appends them.
-    ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
+    ingest_group: str = Field(
+        "mainport-ingest",
+        pattern=SLUG_PATTERN,
+        description="MQTT shared-subscription group: ingest processes in one group split the "
+        "messages between them.",
+    )
+    ingest_client_id: str = Field(
+        "mainport-ingest-1",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The ingest's MQTT client id, unique per ingest process: its persistent "
+        "session (the messages the broker queues for it) and its spool are keyed by it.",
+    )
+    ingest_batch_size: int = Field(
+        10_000,
+        ge=1,
+        le=100_000,
+        description="Points per InfluxDB write. 10,000 (about 1 MB) costs influxd ~15 % less CPU "
+        "per point than 5000 on the 2-core bench (bench/ingest.py); batches are also cut at "
+        "8 MiB.",
+    )
+    ingest_batch_age_ms: int = Field(
+        250,
+        ge=1,
+        le=60_000,
+        description="Oldest a batch may get before it is written, milliseconds.",
+    )
+    ingest_spool_max_bytes: int = Field(
+        1024**3,
+        ge=64 * 1024,
+        description="While InfluxDB is down, acked batches wait on disk (<data dir>/spool/"
+        "<client id>/); when the spool is full the ingest stops acking and the broker keeps the "
+        "rest. 1 GiB holds about 5M points (~200 bytes each), over an hour at 1000 messages/s.",
+    )
+    ingest_max_pending_bytes: int = Field(
+        16 * 1024**2,
+        ge=1024**2,
+        description="Line protocol held in memory between the MQTT thread and the writer "
+        "(ingest/inbox.py). Past it the ingest stops reading from the broker, which keeps the "
+        "rest: this is what bounds the ingest's memory (measured: 16 MiB here, 110 MB RSS in "
+        "all; 53 MB idle).",
+    )
+    ingest_dead_letter_max_bytes: int = Field(
+        64 * 1024**2,
+        ge=64 * 1024,
+        description="Local copy of the dead letters (<data dir>/dead-letters/), rotated at half "
+        "of this.",
+    )
+    ingest_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Where the ingest serves its Prometheus metrics on loopback; the API's "
+        "/metrics appends them. Unset: no ingest metrics endpoint.",
+    )
 
-    # Timeout T = grace_factor * I: three missed reports before a device counts as down, so one
-    # lost message or a slow clock never opens an incident.
-    grace_factor: float = Field(3.0, ge=1.0, le=100.0)
+    grace_factor: float = Field(
+        3.0,
+        ge=1.0,
+        le=100.0,
+        description="Timeout T = grace_factor * interval_s: three missed reports before a device "
+        "counts as down, so one lost message or a slow clock never opens an incident.",
+    )
 
     @field_validator("mqtt_host", "api_host")
     @classmethod
