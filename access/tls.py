@@ -6,7 +6,7 @@ and kept (a device that trusts `var/tls/ca.crt` keeps working across restarts); 
 certificate is re-issued when it is missing, expires within 30 days, no longer chains to the CA or
 does not name every host clients connect to. Private keys are written 0600 and never leave the
 data dir. In production, point `MAINPORT_MQTT_TLS_CERTFILE`/`_KEYFILE` at real certificates and
-none of this runs (README, "Partners kept apart").
+none of this runs (docs/operations.md, "MQTT over TLS in production").
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class BrokerConfig:
     # acks a message only once its batch is stored, so this window must hold a few batches
     # (10,000 points ≈ 5000 messages each) or the ingest idles between writes. (Mosquitto
     # 2.0.11 does not reliably honour it once acks flow, so the ingest bounds its memory itself:
-    # README, "Ingest: delivery guarantees and sizing".)
+    # ingest/README.md, "Sizing".)
     max_inflight_messages: int = 20_000
     tls: TlsListener | None = None
 

@@ -87,7 +87,8 @@ class Figures:
 def truth_incidents(truth: dict[str, Any], partner: str, window_end: str) -> list[Incident]:
     """The partner's device and link incidents from the truth, in the API's order (start,
     subject). The truth writes `end: null` for an incident open when the run ended; for a
-    window that ended before now the API writes the window's end (README, "Ground truth")."""
+    window that ended before now the API writes the window's end (simulators/README.md,
+    "Ground truth")."""
     subjects = [d for d in truth["devices"] if d["partner"] == partner]
     subjects += [p for p in truth["ports"] if p["partner"] == partner]
     rows = [

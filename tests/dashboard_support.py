@@ -241,7 +241,7 @@ def _clear_retained(broker: Broker) -> None:
 
 def save_screenshot(png: bytes, name: str) -> Path:
     """Into var/test-artifacts/dashboard/, and also into $MAINPORT_SCREENSHOTS_DIR when set
-    (`MAINPORT_SCREENSHOTS_DIR=docs/screenshots` refreshes the README's pictures)."""
+    (`MAINPORT_SCREENSHOTS_DIR=docs/screenshots` refreshes the pictures of docs/dashboard.md)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     path.write_bytes(png)

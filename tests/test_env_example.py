@@ -15,7 +15,8 @@ import pytest
 from core import env_example
 from core.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+# The checkout root, wherever under tests/ this file lives.
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 COMMITTED = REPO / ".env.example"
 LINE = re.compile(r"^# (MAINPORT_[A-Z0-9_]+)=(.*)$")
 
