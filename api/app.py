@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
+from api.guards import AttemptLimiter, BodyLimit, SecurityHeaders
 from api.routes import analytics, grants, health, partners, platform, telemetry
 from core.settings import Settings
 from domain.registry import Registry, load_registry
@@ -33,12 +34,21 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         yield
         await app.state.influx.aclose()
 
+    # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
+    # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI
+    # document stays at /openapi.json for clients and for any viewer run elsewhere.
     app = FastAPI(
         title="Mainport",
         version="0.1.0",
         summary="Uptime and usage per partner of an open fibre network.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.auth_failures = AttemptLimiter(
+        settings.api_auth_failures_max, settings.api_auth_failures_window_s
+    )
+    app.state.grant_changes = AttemptLimiter(settings.api_grant_changes_per_minute, 60.0)
     app.include_router(health.router)
     app.include_router(partners.router)
     app.include_router(telemetry.router)
@@ -72,5 +82,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Outermost first: the body limit sees a request before anything else reads it.
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
 
     return app

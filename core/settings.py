@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     api_max_points: int = Field(10_000, ge=1, le=1_000_000)
     # Longest uptime/usage window one request may ask for (a year and a month, for reports).
     api_max_window_days: int = Field(400, ge=1, le=3650)
+    # Largest request body the API reads, checked before authentication (api/guards.py). Its
+    # writes (grants) are a few hundred bytes; 64 KiB leaves room and bounds an attacker.
+    api_max_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024**2)
+    # Failed logins (a token presented and refused) per client address in a sliding window;
+    # past it, that address gets 429 with Retry-After until the window has moved on.
+    api_auth_failures_max: int = Field(20, ge=1, le=100_000)
+    api_auth_failures_window_s: float = Field(60.0, gt=0, le=86_400)
+    # Grant changes (give or revoke) per token per minute: each rewrites and reloads the broker.
+    api_grant_changes_per_minute: int = Field(30, ge=1, le=100_000)
 
     ingest_group: str = Field("mainport-ingest", pattern=SLUG_PATTERN)
     ingest_client_id: str = Field("mainport-ingest-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
