@@ -29,7 +29,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.tokens = TokenStore(settings.tokens_file)
         app.state.grants = GrantLog(settings.grants_file)
         app.state.influx = AsyncInfluxClient(
-            settings.influx_url, settings.influx_db, **settings.influx_login()
+            settings.influx_url, settings.influx_db, **settings.influx_login("reader")
         )
         yield
         await app.state.influx.aclose()

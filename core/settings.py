@@ -13,6 +13,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.influx_logins import (
+    DEFAULT_USERNAMES,
+    ROLES,
+    USERNAME_PATTERN,
+    InfluxUser,
+    Role,
+    load_logins,
+)
 from domain.registry import SLUG_PATTERN
 
 Port = int
@@ -55,8 +63,20 @@ class Settings(BaseSettings):
 
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = Field("mainport", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    # This process's own login, when given: wins over everything below (compose sets one per
+    # service). Without it, `influx_login(role)` takes the role's password from the settings
+    # below, else the local stack's generated logins (core/influx_logins.py), else none.
     influx_username: str | None = None
     influx_password: SecretStr | None = None
+    # Per role, for `mainport influx-setup` (creates the users) and hand-run commands.
+    influx_admin_username: str = Field(DEFAULT_USERNAMES["admin"], pattern=USERNAME_PATTERN)
+    influx_admin_password: SecretStr | None = None
+    influx_writer_username: str = Field(DEFAULT_USERNAMES["writer"], pattern=USERNAME_PATTERN)
+    influx_writer_password: SecretStr | None = None
+    influx_deriver_username: str = Field(DEFAULT_USERNAMES["deriver"], pattern=USERNAME_PATTERN)
+    influx_deriver_password: SecretStr | None = None
+    influx_reader_username: str = Field(DEFAULT_USERNAMES["reader"], pattern=USERNAME_PATTERN)
+    influx_reader_password: SecretStr | None = None
     influx_timeout_s: float = Field(10.0, gt=0)
     # Raw points are kept a little over a year: the ingest accepts timestamps up to one year old
     # (SPEC), and a monthly report for the same month last year must still be answerable.
@@ -139,13 +159,44 @@ class Settings(BaseSettings):
                 )
         return self
 
-    def influx_login(self) -> InfluxLogin:
-        """Keyword arguments of `InfluxClient` / `AsyncInfluxClient` after url and database."""
+    def influx_login(self, role: Role) -> InfluxLogin:
+        """Keyword arguments of `InfluxClient` / `AsyncInfluxClient` after url and database,
+        for a process in `role` (core/influx_logins.py says what each role may do)."""
+        user = self.influx_user(role)
         return {
-            "username": self.influx_username,
-            "password": self.influx_password.get_secret_value() if self.influx_password else None,
+            "username": user.username if user else None,
+            "password": user.password if user else None,
             "timeout_s": self.influx_timeout_s,
         }
+
+    def influx_user(self, role: Role) -> InfluxUser | None:
+        """Explicit login, else the role's configured password, else the local stack's file."""
+        if self.influx_username:
+            password = self.influx_password.get_secret_value() if self.influx_password else ""
+            return InfluxUser(self.influx_username, password)
+        configured: SecretStr | None = getattr(self, f"influx_{role}_password")
+        if configured is not None:
+            return InfluxUser(
+                getattr(self, f"influx_{role}_username"), configured.get_secret_value()
+            )
+        return load_logins(self.influx_logins_file).get(role)
+
+    def influx_users(self) -> dict[Role, InfluxUser] | None:
+        """Every role's configured login, or None unless all four passwords are set."""
+        users = {}
+        for role in ROLES:
+            password: SecretStr | None = getattr(self, f"influx_{role}_password")
+            if password is None:
+                return None
+            users[role] = InfluxUser(
+                getattr(self, f"influx_{role}_username"), password.get_secret_value()
+            )
+        return users
+
+    @property
+    def influx_logins_file(self) -> Path:
+        """The local stack's InfluxDB logins (plaintext, 0600: InfluxDB needs the password)."""
+        return self.data_dir / "secrets" / "influxdb-logins.json"
 
     @property
     def tokens_file(self) -> Path:
