@@ -40,7 +40,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings
 
 def _client(settings: Settings, role: Role | None) -> InfluxClient:
     login = settings.influx_login(role) if role else {"username": None, "password": None}
-    return InfluxClient(settings.influx_url, DB, **login)  # type: ignore[arg-type]
+    return InfluxClient(settings.influx_url, DB, **login)
 
 
 def test_an_unauthenticated_query_or_write_gets_401(secured: tuple[Settings, Path]) -> None:
