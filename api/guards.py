@@ -1,11 +1,12 @@
-"""Defences that act before a route runs: a request-body limit, security headers on every
-answer, and a per-address count of failed logins.
+"""Defences that act before a route runs: security headers on every answer, and a
+per-address count of failed logins.
 
-The body limit and the headers are pure ASGI middleware, outermost in the stack: FastAPI reads
-a route's JSON body *before* it solves the route's dependencies (authentication among them), so
-a limit inside the app would come too late — two unauthenticated 250 MB POSTs once took the
-API to 1.3 GB. Here a declared Content-Length over the limit is answered 413 without reading a
-byte of the body, and a chunked body is counted as it streams and cut off at the limit.
+The request-body limit is FastAPI's own (`FastAPI(max_body_size=...)`, Starlette's
+RequestBodyLimitMiddleware, set in api/app.py): it sits outside every route, so it acts before
+authentication, which matters because FastAPI reads a route's JSON body *before* it solves the
+route's dependencies — two unauthenticated 250 MB POSTs once took the API to 1.3 GB. A declared
+Content-Length over the limit is answered 413 at the first read, before a byte of the body is
+taken; a chunked body is counted as it streams and cut off at the limit.
 """
 
 from __future__ import annotations
@@ -54,83 +55,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class BodyLimit:
-    """Refuses a request body over `max_bytes` with 413, before anything reads it."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await _plain(send, 400, "Content-Length is not a number")
-                return
-            if int(declared) > self.max_bytes:
-                await self._refuse(send)
-                return
-        seen = 0
-        started = False
-
-        async def counted_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def noting_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, noting_send)
-        except _TooLarge:
-            if started:  # an answer is already under way: only closing the connection is left
-                raise
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        # Connection: close, so the server stops reading the rest of the body.
-        await _plain(
-            send,
-            413,
-            f"request body larger than {self.max_bytes} bytes",
-            extra=[(b"connection", b"close")],
-        )
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1").strip())
-    return None
-
-
-async def _plain(
-    send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = ('{"detail":"' + text + '"}').encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class AttemptLimiter:
