@@ -123,3 +123,36 @@ def test_setup_with_the_wrong_admin_password_says_what_to_do(
     logins["admin"] = InfluxUser(logins["admin"].username, "not-the-password")
     with pytest.raises(InfluxSetupError, match="restore the logins file"):
         setup_influx(settings, logins)
+
+
+def test_a_role_user_that_was_an_admin_loses_the_server_rights(
+    secured: tuple[Settings, Path],
+) -> None:
+    settings, _ = secured
+    logins = load_logins(settings.influx_logins_file)
+    admin = InfluxClient(
+        settings.influx_url,
+        DB,
+        username=logins["admin"].username,
+        password=logins["admin"].password,
+    )
+    try:
+        admin.query(f'GRANT ALL PRIVILEGES TO "{logins["reader"].username}"', db=False)
+        setup_influx(settings, logins)
+        users = admin.query("SHOW USERS", db=False, epoch=None)[0][0].records()
+    finally:
+        admin.close()
+    assert {u["user"]: u["admin"] for u in users} == {
+        logins["admin"].username: True,
+        logins["writer"].username: False,
+        logins["deriver"].username: False,
+        logins["reader"].username: False,
+    }
+
+
+def test_two_roles_with_one_name_are_refused(secured: tuple[Settings, Path]) -> None:
+    settings, _ = secured
+    logins = dict(load_logins(settings.influx_logins_file))
+    logins["reader"] = InfluxUser(logins["admin"].username, logins["reader"].password)
+    with pytest.raises(InfluxSetupError, match="four different names"):
+        setup_influx(settings, logins)

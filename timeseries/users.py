@@ -55,9 +55,12 @@ def ensure_users(
 
     `db` must exist (InfluxDB refuses a grant on a missing database): create the schema first.
     """
+    names = [admin.username, *(users[role].username for role in PRIVILEGES)]
+    if len(set(names)) != len(names):
+        raise InfluxSetupError(f"the InfluxDB logins must have four different names: {names}")
     with _client(url, admin, timeout_s) as client:
         listed = client.query("SHOW USERS", db=False, epoch=None)[0]
-        existing = {row["user"] for series in listed for row in series.records()}
+        existing = {row["user"]: bool(row["admin"]) for s in listed for row in s.records()}
         for role, privilege in PRIVILEGES.items():
             user = users[role]
             name = f'"{user.username}"'
@@ -65,9 +68,13 @@ def ensure_users(
                 client.query(
                     f"SET PASSWORD FOR {name} = $password", {"password": user.password}, db=False
                 )
+                if existing[user.username]:  # once an admin: a role gets no server rights
+                    client.query(f"REVOKE ALL PRIVILEGES FROM {name}", db=False)
             else:
                 client.query(
-                    f"CREATE USER {name} WITH PASSWORD $password", {"password": user.password}
+                    f"CREATE USER {name} WITH PASSWORD $password",
+                    {"password": user.password},
+                    db=False,
                 )
             grants = client.query(f"SHOW GRANTS FOR {name}", db=False, epoch=None)[0]
             held = {row["database"]: row["privilege"] for s in grants for row in s.records()}
