@@ -36,19 +36,22 @@ DEFAULT_USERNAMES: dict[Role, str] = {
     "reader": "mainport_read",
 }
 # InfluxQL cannot take a user name as a bound parameter, so names are kept to characters that
-# are safe inside its double quotes.
-USERNAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+# are safe inside its double quotes (no quote, backslash or space).
+USERNAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 _USERNAME = re.compile(USERNAME_PATTERN)
+
+
+def quoted_username(username: str) -> str:
+    """`username` double-quoted for InfluxQL, refused unless it matches USERNAME_PATTERN."""
+    if not _USERNAME.fullmatch(username):
+        raise ValueError(f"InfluxDB user name {username!r} must match {USERNAME_PATTERN}")
+    return f'"{username}"'
 
 
 @dataclass(frozen=True, slots=True)
 class InfluxUser:
     username: str
     password: str
-
-    def __post_init__(self) -> None:
-        if not _USERNAME.fullmatch(self.username):
-            raise ValueError(f"InfluxDB user name {self.username!r} must match {USERNAME_PATTERN}")
 
     def __repr__(self) -> str:  # never the password, wherever an object ends up printed
         return f"InfluxUser({self.username!r}, password=***)"

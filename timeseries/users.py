@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import closing
 
-from core.influx_logins import InfluxUser, Role
+from core.influx_logins import InfluxUser, Role, quoted_username
 from timeseries.client import InfluxClient, StoreError, StoreUnauthorized
 
 # Each role's privilege on the platform's database; "admin" is a server admin instead.
@@ -34,7 +34,7 @@ def ensure_admin(url: str, admin: InfluxUser, timeout_s: float = 10.0) -> None:
     anonymous = InfluxClient(url, "_", timeout_s=timeout_s)
     try:
         anonymous.query(
-            f'CREATE USER "{admin.username}" WITH PASSWORD $password WITH ALL PRIVILEGES',
+            f"CREATE USER {_name(admin)} WITH PASSWORD $password WITH ALL PRIVILEGES",
             {"password": admin.password},
             db=False,
         )
@@ -63,7 +63,7 @@ def ensure_users(
         existing = {row["user"]: bool(row["admin"]) for s in listed for row in s.records()}
         for role, privilege in PRIVILEGES.items():
             user = users[role]
-            name = f'"{user.username}"'
+            name = _name(user)
             if user.username in existing:
                 client.query(
                     f"SET PASSWORD FOR {name} = $password", {"password": user.password}, db=False
@@ -81,6 +81,13 @@ def ensure_users(
             if held.get(db) != ("ALL PRIVILEGES" if privilege == "ALL" else privilege):
                 client.query(f'REVOKE ALL PRIVILEGES ON "{db}" FROM {name}', db=False)
                 client.query(f'GRANT {privilege} ON "{db}" TO {name}', db=False)
+
+
+def _name(user: InfluxUser) -> str:
+    try:
+        return quoted_username(user.username)
+    except ValueError as exc:
+        raise InfluxSetupError(str(exc)) from None
 
 
 def _client(url: str, user: InfluxUser, timeout_s: float) -> closing[InfluxClient]:
