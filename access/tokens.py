@@ -1,4 +1,5 @@
-"""API tokens: issued once, stored as SHA-256 hashes, scoped to the operator or one partner.
+"""API tokens: issued once, stored as SHA-256 hashes, scoped to the operator or one partner,
+valid until revoked or until their optional expiry.
 
 A token is `mp_<id>_<secret>` with 256 random bits of secret, so a fast hash is enough (no
 password to brute-force) and the id finds the record without comparing against every hash.
@@ -15,7 +16,7 @@ import json
 import re
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.files import Stamp, locked, stamp, write_private
@@ -56,6 +57,11 @@ class TokenRecord:
     sha256: str
     issued_at: str
     label: str = ""
+    # RFC 3339 UTC; None: valid until revoked. From then on the API answers 401.
+    expires_at: str | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and datetime.fromisoformat(self.expires_at) <= now
 
 
 def _digest(secret: str) -> str:
@@ -70,6 +76,30 @@ def token_id_of(text: str) -> str | None:
     if len(parts) == 3 and parts[0] == "mp" and TOKEN_ID_RE.fullmatch(parts[1]):
         return parts[1]
     return None
+
+
+_LIFETIME = re.compile(r"(\d{1,6})([hdw])")
+_LIFETIME_UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_expiry(text: str, now: datetime) -> datetime:
+    """`--expires`: a lifetime (`12h`, `30d`, `8w`) from `now`, or an ISO 8601 time (UTC when
+    it names no zone; a bare date is its midnight UTC). It must lie in the future."""
+    text = text.strip()
+    if match := _LIFETIME.fullmatch(text):
+        when = now + int(match[1]) * _LIFETIME_UNIT[match[2]]
+    else:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"--expires {text!r}: expected a lifetime like 12h, 30d, 8w or an ISO 8601 time"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    if when <= now:
+        raise ValueError(f"--expires {text!r}: that is not in the future")
+    return when
 
 
 class TokenStore:
@@ -92,10 +122,18 @@ class TokenStore:
         """Every live token, oldest first (hashes included; never print those)."""
         return sorted(self._records().values(), key=lambda r: (r.issued_at, r.id))
 
-    def issue(self, role: str, partner: str | None = None, label: str = "") -> str:
+    def issue(
+        self,
+        role: str,
+        partner: str | None = None,
+        label: str = "",
+        expires_at: datetime | None = None,
+    ) -> str:
         """Create a token and return it; only its hash is kept."""
         if role not in (OPERATOR, PARTNER) or (role == PARTNER) != (partner is not None):
             raise ValueError("a token is either for the operator or for exactly one partner")
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise ValueError("a token's expiry needs a time zone")
         secret = secrets.token_urlsafe(32)
         with locked(self.path):
             records = dict(self._records())
@@ -109,6 +147,9 @@ class TokenStore:
                 sha256=_digest(secret),
                 issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 label=label,
+                expires_at=(
+                    expires_at.astimezone(UTC).isoformat(timespec="seconds") if expires_at else None
+                ),
             )
             self._save(list(records.values()))
         return f"mp_{token_id}_{secret}"
@@ -128,6 +169,8 @@ class TokenStore:
             return None
         record = self._records().get(parts[1])
         if record is None or not hmac.compare_digest(record.sha256, _digest(parts[2])):
+            return None
+        if record.expired(datetime.now(UTC)):
             return None
         return Principal(record.role, record.partner, record.id)
 

@@ -9,15 +9,25 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
+from api.guards import AttemptLimiter, SecurityHeaders
 from api.routes import analytics, grants, health, partners, platform, telemetry
 from core.settings import Settings
 from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
 
 STATIC = Path(__file__).parent / "static"
+
+
+class _MainportAPI(FastAPI):
+    """FastAPI with the security headers outermost: on every answer, the framework's own
+    413 (body limit) and 500 included, not only on those the routes make."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
@@ -28,17 +38,28 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.tokens = TokenStore(settings.tokens_file)
         app.state.grants = GrantLog(settings.grants_file)
         app.state.influx = AsyncInfluxClient(
-            settings.influx_url, settings.influx_db, **settings.influx_login()
+            settings.influx_url, settings.influx_db, **settings.influx_login("reader")
         )
         yield
         await app.state.influx.aclose()
 
-    app = FastAPI(
+    # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
+    # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI
+    # document stays at /openapi.json for clients and for any viewer run elsewhere.
+    app = _MainportAPI(
         title="Mainport",
         version="0.1.0",
         summary="Uptime and usage per partner of an open fibre network.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        # Before authentication and before any route reads a byte (api/guards.py says why).
+        max_body_size=settings.api_max_body_bytes,
     )
+    app.state.auth_failures = AttemptLimiter(
+        settings.api_auth_failures_max, settings.api_auth_failures_window_s
+    )
+    app.state.grant_changes = AttemptLimiter(settings.api_grant_changes_per_minute, 60.0)
     app.include_router(health.router)
     app.include_router(partners.router)
     app.include_router(telemetry.router)

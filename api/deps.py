@@ -5,9 +5,9 @@ validates the id against its pattern before it reaches a query and answers 403 f
 token asking about someone else. The one exception to "own partner only" is a device another
 partner shared: `ReadableDevice` lets its grantee through, and nothing else does.
 
-Order of answers: no or bad token 401; an id that does not fit its pattern 422 (it cannot name
-anything, so this tells nobody anything); someone else's partner 403; then 404 for the operator
-or the owner when the partner does not exist.
+Order of answers: an address with too many failed logins 429; no or bad token 401; an id that
+does not fit its pattern 422 (it cannot name anything, so this tells nobody anything); someone
+else's partner 403; then 404 for the operator or the owner when the partner does not exist.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from access.grants import GrantLog, GrantLogError
 from access.tokens import Principal, TokenStore
+from api.guards import AttemptLimiter, client_key
 from core.settings import Settings
 from domain.grants import may_read
 from domain.registry import DEVICE_ID_PATTERN, SLUG_PATTERN, Registry
@@ -55,7 +56,18 @@ def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None:
+    # A blocked address is refused before its token is looked at, a right one included:
+    # otherwise the answer would tell a guesser which guess was right (api/guards.py).
+    limiter: AttemptLimiter = request.app.state.auth_failures
+    source = client_key(request.client.host if request.client else None)
+    wait_s = limiter.retry_after(source)
+    if wait_s is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed logins from this address; try again later",
+            headers={"Retry-After": str(wait_s)},
+        )
+    if credentials is None:  # not a guess: the dashboard's first call, a probe; not counted
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token",
@@ -64,9 +76,11 @@ def _principal(
     store: TokenStore = request.app.state.tokens
     principal = store.authenticate(credentials.credentials)
     if principal is None:
+        limiter.record(source)
+        log.warning("refused an API token from %s", source)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "invalid or revoked token",
+            "invalid, expired or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
     return principal

@@ -271,7 +271,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="mainport-bench-api-"))
     partners_file = root / "partners.yaml"
     partners_file.write_text(partners_yaml())
-    cfg = InfluxConfig("127.0.0.1", free_port(), root / "influxdb")
+    cfg = InfluxConfig("127.0.0.1", free_port(), root / "influxdb", auth=False)
     influxd = start_influxd(cfg, root / "log")
     children: list[Child] = [influxd]
     try:

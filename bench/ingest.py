@@ -291,7 +291,7 @@ def main() -> None:
         broker_cfg = dataclasses.replace(broker_cfg, max_inflight_messages=args.inflight)
     write_broker_files(store, registry, "mainport", broker_cfg.directory)
     broker = start_broker(broker_cfg, root / "log")
-    influx_cfg = InfluxConfig("127.0.0.1", free_port(), root / "influxdb")
+    influx_cfg = InfluxConfig("127.0.0.1", free_port(), root / "influxdb", auth=False)
     influxd = start_influxd(influx_cfg, root / "log")
     endpoint = Endpoint(broker_cfg.host, broker_cfg.port, passwords)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}

@@ -1,5 +1,5 @@
-"""File primitives for the state under the data dir: owner-only atomic writes, an advisory lock,
-and a cheap "did it change?" stamp.
+"""File primitives for the state under the data dir: owner-only atomic writes and appends, an
+advisory lock, and a cheap "did it change?" stamp.
 
 Several processes change the same files at once — the CLI while `mainport up` runs, the API when a
 partner grants access — so every read-modify-write holds the file's lock, and every write
@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 Stamp = tuple[int, int, int]
 
@@ -56,6 +57,27 @@ def append_private(path: Path, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner may enter (0700), made if missing."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def open_private(path: Path, *, append: bool = True) -> BinaryIO:
+    """Open `path` for binary writing (appending, or truncating), created 0600; a file an
+    older version left readable to others is made 0600 too. Partner payloads and spooled
+    telemetry live in such files: other local users must not read them."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "ab" if append else "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def stamp(path: Path) -> Stamp | None:

@@ -15,6 +15,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.influx_logins import (
+    DEFAULT_USERNAMES,
+    ROLES,
+    USERNAME_PATTERN,
+    InfluxUser,
+    Role,
+    load_logins,
+)
 from domain.registry import SLUG_PATTERN
 
 Port = int
@@ -95,10 +103,38 @@ class Settings(BaseSettings):
     )
     influx_username: str | None = Field(
         None,
-        description="InfluxDB login, when auth is on; an admin, since Mainport creates its "
-        "database and retention policies.",
+        description="This process's own InfluxDB login, when given: wins over the role logins "
+        "below (compose sets one per service). Without it, a process takes its role's password "
+        "from the settings below, else the local stack's generated logins "
+        "(core/influx_logins.py), else none.",
     )
     influx_password: SecretStr | None = Field(None, description="Its password.")
+    influx_admin_username: str = Field(
+        DEFAULT_USERNAMES["admin"],
+        pattern=USERNAME_PATTERN,
+        description="InfluxDB admin, used only by `mainport influx-setup` / `mainport up` to "
+        "create the database, retention policies and the role users.",
+    )
+    influx_admin_password: SecretStr | None = Field(None, description="Its password.")
+    influx_writer_username: str = Field(
+        DEFAULT_USERNAMES["writer"],
+        pattern=USERNAME_PATTERN,
+        description="The ingest's InfluxDB login (WRITE on the database).",
+    )
+    influx_writer_password: SecretStr | None = Field(None, description="Its password.")
+    influx_deriver_username: str = Field(
+        DEFAULT_USERNAMES["deriver"],
+        pattern=USERNAME_PATTERN,
+        description="The deriver's InfluxDB login (ALL on the database: it reads raw data and "
+        "writes with SELECT ... INTO).",
+    )
+    influx_deriver_password: SecretStr | None = Field(None, description="Its password.")
+    influx_reader_username: str = Field(
+        DEFAULT_USERNAMES["reader"],
+        pattern=USERNAME_PATTERN,
+        description="The API's and Grafana's InfluxDB login (READ on the database).",
+    )
+    influx_reader_password: SecretStr | None = Field(None, description="Its password.")
     influx_timeout_s: float = Field(
         10.0, gt=0, description="How long one InfluxDB request may take, seconds."
     )
@@ -136,6 +172,31 @@ class Settings(BaseSettings):
         le=3650,
         description="Longest uptime/usage window one request may ask for (a year and a month, "
         "for reports).",
+    )
+    api_max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=64 * 1024**2,
+        description="Largest request body the API reads, checked before authentication "
+        "(api/guards.py). Its writes are a few hundred bytes; 64 KiB leaves room and bounds an "
+        "attacker.",
+    )
+    api_auth_failures_max: int = Field(
+        20,
+        ge=1,
+        le=100_000,
+        description="Failed logins (a token presented and refused) per client address in the "
+        "window below; past it, that address gets 429 with Retry-After.",
+    )
+    api_auth_failures_window_s: float = Field(
+        60.0, gt=0, le=86_400, description="The sliding window of failed logins, seconds."
+    )
+    api_grant_changes_per_minute: int = Field(
+        30,
+        ge=1,
+        le=100_000,
+        description="Grant changes (give or revoke) per token per minute: each rewrites and "
+        "reloads the broker.",
     )
 
     ingest_group: str = Field(
@@ -235,13 +296,44 @@ class Settings(BaseSettings):
                 )
         return self
 
-    def influx_login(self) -> InfluxLogin:
-        """Keyword arguments of `InfluxClient` / `AsyncInfluxClient` after url and database."""
+    def influx_login(self, role: Role) -> InfluxLogin:
+        """Keyword arguments of `InfluxClient` / `AsyncInfluxClient` after url and database,
+        for a process in `role` (core/influx_logins.py says what each role may do)."""
+        user = self.influx_user(role)
         return {
-            "username": self.influx_username,
-            "password": self.influx_password.get_secret_value() if self.influx_password else None,
+            "username": user.username if user else None,
+            "password": user.password if user else None,
             "timeout_s": self.influx_timeout_s,
         }
+
+    def influx_user(self, role: Role) -> InfluxUser | None:
+        """Explicit login, else the role's configured password, else the local stack's file."""
+        if self.influx_username:
+            password = self.influx_password.get_secret_value() if self.influx_password else ""
+            return InfluxUser(self.influx_username, password)
+        configured: SecretStr | None = getattr(self, f"influx_{role}_password")
+        if configured is not None:
+            return InfluxUser(
+                getattr(self, f"influx_{role}_username"), configured.get_secret_value()
+            )
+        return load_logins(self.influx_logins_file).get(role)
+
+    def influx_users(self) -> dict[Role, InfluxUser] | None:
+        """Every role's configured login, or None unless all four passwords are set."""
+        users = {}
+        for role in ROLES:
+            password: SecretStr | None = getattr(self, f"influx_{role}_password")
+            if password is None:
+                return None
+            users[role] = InfluxUser(
+                getattr(self, f"influx_{role}_username"), password.get_secret_value()
+            )
+        return users
+
+    @property
+    def influx_logins_file(self) -> Path:
+        """The local stack's InfluxDB logins (plaintext, 0600: InfluxDB needs the password)."""
+        return self.data_dir / "secrets" / "influxdb-logins.json"
 
     @property
     def tokens_file(self) -> Path:

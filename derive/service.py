@@ -20,7 +20,7 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
     """`mainport derive`: follow the markers until SIGTERM/SIGINT; with `rebuild`, first
     derive everything again from raw data."""
     # Recomputing a long stretch reads more than a batch write: a longer timeout.
-    login = settings.influx_login()
+    login = settings.influx_login("deriver")
     login["timeout_s"] = max(login["timeout_s"], 60.0)
     client = InfluxClient(settings.influx_url, settings.influx_db, **login)
     stop = stop_on_signals(log)

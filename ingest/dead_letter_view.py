@@ -59,7 +59,9 @@ def show(
     letters: list[DeadLetter] | None = None
     tally: dict[tuple[str, str], int] | None = None
     if not local:
-        client = InfluxClient(settings.influx_url, settings.influx_db, **settings.influx_login())
+        client = InfluxClient(
+            settings.influx_url, settings.influx_db, **settings.influx_login("reader")
+        )
         try:
             if counts:
                 tally = count_store(client, partner=partner, reason=reason, since_ns=since_ns)

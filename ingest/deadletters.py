@@ -23,6 +23,7 @@ from typing import IO
 
 import orjson
 
+from core.files import open_private, private_dir
 from domain.timestamps import format_rfc3339
 from timeseries.client import InfluxClient
 
@@ -103,14 +104,15 @@ class DeadLetterFile:
 
     def _rotate(self) -> None:
         if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             self._size = self.path.stat().st_size if self.path.exists() else 0
         if self._handle is not None or self._size > self.max_bytes // 2:
             if self._handle is not None:
                 self._handle.close()
             self.path.replace(self.path.with_suffix(".1.jsonl"))
             self._size = 0
-        self._handle = self.path.open("ab")
+        # Partner payload excerpts: readable by the ingest's user only.
+        self._handle = open_private(self.path)
 
 
 def read_local(
@@ -199,7 +201,9 @@ def count_letters(letters: Iterable[DeadLetter]) -> dict[tuple[str, str], int]:
 
 
 def format_letter(letter: DeadLetter) -> str:
-    """One line per dead letter, tab-separated, for a terminal or `cut`."""
+    """One line per dead letter, tab-separated, for a terminal or `cut`. Partner bytes are
+    escaped (`terminal_safe`), so a payload cannot move the cursor, recolour or retitle the
+    operator's terminal, or fake a line."""
     cells = [
         format_rfc3339(letter.time_ns),
         letter.partner,
@@ -208,13 +212,48 @@ def format_letter(letter: DeadLetter) -> str:
         letter.detail,
         letter.excerpt,
     ]
-    return "\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in cells)
+    return "\t".join(terminal_safe(cell) for cell in cells)
 
 
 def letter_json(letter: DeadLetter) -> bytes:
+    """One JSON line; characters a terminal would act on are `\\uXXXX` escapes (JSON escapes
+    only those below 0x20 itself)."""
     doc = asdict(letter)
     doc["time"] = format_rfc3339(letter.time_ns)
-    return orjson.dumps(doc)
+    return _UNSAFE.sub(_json_escape, orjson.dumps(doc).decode()).encode()
+
+
+# Control characters (C0, DEL, C1: ESC starts ANSI sequences, 0x9B is an 8-bit CSI), the
+# Unicode format characters (bidi overrides, zero-width) and line/paragraph separators.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character a terminal would act on shown as an escape (`\\x1b`,
+    `\\u202e`), and the backslash doubled so an escape in the data cannot pass as one of ours."""
+    return _UNSAFE.sub(_text_escape, text.replace("\\", "\\\\"))
+
+
+def _text_escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a UTF-16 surrogate pair, as JSON spells characters beyond the BMP
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def _where(

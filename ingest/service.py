@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from ingest.points import dead_letter, dead_letter_line, message_lines
 from ingest.spool import Spool, SpoolLocked, adopt_orphans
 from ingest.subscriber import AckToken, Subscriber
 from ingest.writer import BatchWriter
-from timeseries.client import InfluxClient, StoreError
+from timeseries.client import InfluxClient, StoreError, StoreForbidden
 from timeseries.schema import ensure_schema
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ def heartbeat_line(client_id: str) -> str:
 
 def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
     registry = load_registry(settings.partners_file)
-    client = InfluxClient(settings.influx_url, settings.influx_db, **settings.influx_login())
+    client = InfluxClient(
+        settings.influx_url, settings.influx_db, **settings.influx_login("writer")
+    )
     spool = Spool(settings.spool_dir / settings.ingest_client_id, settings.ingest_spool_max_bytes)
     try:
         spool.open()
@@ -109,7 +112,11 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
     stop = stop_on_signals(log)
 
     def ensure_store() -> None:
-        ensure_schema(client, settings.influx_raw_retention)
+        # A write-only login (the default with auth on) may neither read nor create the
+        # schema: the admin made it (`mainport up`, `mainport influx-setup`). A missing
+        # database still shows, as a 404 on write, and the batch waits in the spool.
+        with contextlib.suppress(StoreForbidden):
+            ensure_schema(client, settings.influx_raw_retention)
 
     try:  # at start-up only to say so early; the writer creates the schema when it can
         ensure_store()

@@ -31,6 +31,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
+from core.files import open_private, private_dir
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"MPS1"
@@ -66,7 +68,7 @@ class Spool:
 
     def open(self) -> None:
         """Lock the directory, cut a torn tail, and find where draining left off."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # spooled telemetry: the ingest's user only
         fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -139,9 +141,9 @@ class Spool:
             seq = self._segments[-1] + 1 if self._segments else self._read_seq
             self._segments.append(seq)
             self._sizes[seq] = 0
-            self._path(seq).touch()
+            self._path(seq).touch(mode=0o600)
             _fsync_dir(self.directory)  # the new file's name must survive a crash too
-        self._writer = self._path(self._segments[-1]).open("ab")
+        self._writer = open_private(self._path(self._segments[-1]))
         return self._writer
 
     def _close_writer(self) -> None:
@@ -255,7 +257,8 @@ class Spool:
 
     def _save_cursor(self) -> None:
         tmp = self.directory / "cursor.tmp"
-        tmp.write_text(f"{self._read_seq} {self._read_pos}\n")
+        with open_private(tmp, append=False) as handle:
+            handle.write(f"{self._read_seq} {self._read_pos}\n".encode())
         tmp.replace(self.directory / "cursor")
 
     def _path(self, seq: int) -> Path:

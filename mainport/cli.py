@@ -47,6 +47,28 @@ def up(
     raise typer.Exit(code)
 
 
+@app.command("influx-setup")
+def influx_setup() -> None:
+    """InfluxDB's database, retention policies and users (admin, writer, deriver, reader),
+    as its admin; for compose and hosts where Mainport does not start InfluxDB itself.
+    Passwords from MAINPORT_INFLUX_{ADMIN,WRITER,DERIVER,READER}_PASSWORD (all four), else
+    the local stack's generated logins. Safe to run again."""
+    from core.influx_logins import ensure_logins
+    from mainport.up import setup_influx
+    from timeseries.client import StoreError
+
+    settings = load_settings()
+    logins = settings.influx_users() or ensure_logins(settings.influx_logins_file)
+    try:
+        setup_influx(settings, logins)
+    except StoreError as exc:
+        raise fail(f"InfluxDB at {settings.influx_url}: {exc}") from None
+    names = ", ".join(f"{role} {user.username!r}" for role, user in logins.items())
+    typer.echo(
+        f"InfluxDB {settings.influx_url} ready: database {settings.influx_db!r}; {names}", err=True
+    )
+
+
 @app.command()
 def ingest() -> None:
     """Run one ingest process (several share the load through the shared subscription)."""

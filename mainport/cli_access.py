@@ -60,19 +60,30 @@ def token_issue(
         str | None, typer.Option("--partner", help="A token for one partner")
     ] = None,
     label: Annotated[str, typer.Option(help="A note to recognise the token by")] = "",
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Lifetime (12h, 30d, 8w) or ISO 8601 time; default: until revoked"),
+    ] = None,
 ) -> None:
     """Create an API token and print it once, alone on stdout."""
-    from access.tokens import OPERATOR, PARTNER, TokenStore
+    from datetime import UTC, datetime
+
+    from access.tokens import OPERATOR, PARTNER, TokenStore, parse_expiry
 
     if operator == (partner is not None):
         raise fail("give exactly one of --operator or --partner ID")
+    try:
+        expires_at = parse_expiry(expires, datetime.now(UTC)) if expires else None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     settings = load_settings()
     if partner is not None and load_partners(settings).partner(partner) is None:
         raise fail(f"unknown partner {partner!r}: not in {settings.partners_file}")
     token = TokenStore(settings.tokens_file).issue(
-        OPERATOR if operator else PARTNER, partner, label
+        OPERATOR if operator else PARTNER, partner, label, expires_at
     )
-    typer.echo(f"issued {'an operator' if operator else f'a {partner}'} API token", err=True)
+    until = f", valid until {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
+    typer.echo(f"issued {'an operator' if operator else f'a {partner}'} API token{until}", err=True)
     typer.echo(token)
 
 
@@ -126,6 +137,7 @@ def token_list(as_json: JsonOption = False) -> None:
             "partner": r.partner,
             "label": r.label,
             "issued_at": r.issued_at,
+            "expires_at": r.expires_at,
         }
         for r in TokenStore(settings.tokens_file).records()
     ]

@@ -131,6 +131,9 @@ class InfluxConfig:
     host: str
     port: int
     directory: Path
+    # On by default: without it any local user may read every partner's data, forge telemetry
+    # and drop the database. Test fixtures that create databases freely turn it off.
+    auth: bool = True
 
     @property
     def url(self) -> str:
@@ -165,6 +168,7 @@ bind-address = "{cfg.host}:{rpc_port}"
 [http]
   enabled = true
   bind-address = "{cfg.host}:{cfg.port}"
+  auth-enabled = {"true" if cfg.auth else "false"}
   log-enabled = false
   write-tracing = false
   max-body-size = 50000000

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -28,12 +29,14 @@ from access.broker import (
     write_broker_files,
 )
 from access.grants import GrantLog
+from core.influx_logins import InfluxUser, Role, ensure_logins
 from core.processes import Child, free_port, port_in_use
 from core.settings import Settings
 from domain.registry import Registry
 from mainport.services import BrokerConfig, InfluxConfig, TlsListener, start_broker, start_influxd
-from timeseries.client import InfluxClient
+from timeseries.client import InfluxClient, StoreError
 from timeseries.schema import ensure_schema
+from timeseries.users import ensure_admin, ensure_users
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 300.0
@@ -41,6 +44,40 @@ RESTART_WINDOW_S = 300.0
 
 class StackError(RuntimeError):
     """A one-line reason the stack cannot start."""
+
+
+# Settings that carry InfluxDB passwords: never inherited by a child, which gets its own login.
+_INFLUX_SECRETS = (
+    "MAINPORT_INFLUX_USERNAME",
+    "MAINPORT_INFLUX_PASSWORD",
+    "MAINPORT_INFLUX_ADMIN_",
+    "MAINPORT_INFLUX_WRITER_",
+    "MAINPORT_INFLUX_DERIVER_",
+    "MAINPORT_INFLUX_READER_",
+)
+
+
+def _influx_env(user: InfluxUser) -> dict[str, str]:
+    return {"MAINPORT_INFLUX_USERNAME": user.username, "MAINPORT_INFLUX_PASSWORD": user.password}
+
+
+def setup_influx(settings: Settings, logins: Mapping[Role, InfluxUser]) -> None:
+    """As InfluxDB's admin (created if InfluxDB has no user yet): the database and retention
+    policies, then the writer, deriver and reader users with their privileges. Idempotent."""
+    admin = logins["admin"]
+    ensure_admin(settings.influx_url, admin, settings.influx_timeout_s)
+    client = InfluxClient(
+        settings.influx_url,
+        settings.influx_db,
+        username=admin.username,
+        password=admin.password,
+        timeout_s=settings.influx_timeout_s,
+    )
+    try:
+        ensure_schema(client, settings.influx_raw_retention)
+    finally:
+        client.close()
+    ensure_users(settings.influx_url, settings.influx_db, admin, logins, settings.influx_timeout_s)
 
 
 def say(text: str) -> None:
@@ -110,7 +147,7 @@ class Stack:
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
             self._start_all()
-        except (StackError, RuntimeError, TimeoutError, FileNotFoundError) as exc:
+        except (StackError, RuntimeError, TimeoutError, FileNotFoundError, StoreError) as exc:
             say(f"could not start: {exc}")
             self._stop_all()
             return 1
@@ -156,28 +193,28 @@ class Stack:
         self.children.append(Supervised(broker))
         tls_note = f", TLS on {tls.port}" if tls else ""
         say(f"broker up on {s.mqtt_host}:{s.mqtt_port}{tls_note} (pid {broker.pid})")
+        # InfluxDB with authentication: generated logins on first start (0600 under
+        # secrets/), unless the operator configured all four (MAINPORT_INFLUX_<ROLE>_*).
+        logins = s.influx_users() or ensure_logins(s.influx_logins_file)
         influx_host, influx_port = influx_endpoint(s)
         influxd = start_influxd(
             InfluxConfig(influx_host, influx_port, s.data_dir / "influxdb"), log_dir
         )
         self.children.append(Supervised(influxd))
-        say(f"InfluxDB up on {s.influx_url} (pid {influxd.pid})")
-        client = InfluxClient(s.influx_url, s.influx_db)
-        try:
-            ensure_schema(client, s.influx_raw_retention)
-        finally:
-            client.close()
+        say(f"InfluxDB up on {s.influx_url} (pid {influxd.pid}), authentication on")
+        setup_influx(s, logins)
 
         metrics_port = free_port()
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith(_INFLUX_SECRETS)},
             **secrets_env,
             "MAINPORT_INGEST_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
-        self._spawn("ingest", ["ingest"], env)
-        self._spawn("derive", ["derive"], env)
-        self._spawn("api", ["api"], env)
+        # Each child logs in to InfluxDB as its own role, with only that role's password.
+        self._spawn("ingest", ["ingest"], {**env, **_influx_env(logins["writer"])})
+        self._spawn("derive", ["derive"], {**env, **_influx_env(logins["deriver"])})
+        self._spawn("api", ["api"], {**env, **_influx_env(logins["reader"])})
         if self.simulate:
             scenario = (
                 self.scenario or Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"

@@ -95,7 +95,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Iter
 @pytest.fixture(scope="session")
 def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influx]:
     root = tmp_path_factory.mktemp("influxd")
-    cfg = InfluxConfig("127.0.0.1", free_port(), root / "influxdb")
+    # Without authentication: tests create and drop a database each. tests/test_influx_auth.py
+    # and the stack tests (test_up.py) run InfluxDB as `mainport up` does, with it.
+    cfg = InfluxConfig("127.0.0.1", free_port(), root / "influxdb", auth=False)
     child = start_influxd(cfg, root / "log")
     yield Influx(cfg.url)
     child.stop()

@@ -128,7 +128,9 @@ class OwnInfluxd:
 
     @classmethod
     def start(cls, root: Path) -> OwnInfluxd:
-        own = cls(InfluxConfig("127.0.0.1", free_port(), root / "influxdb"), root / "log")
+        own = cls(
+            InfluxConfig("127.0.0.1", free_port(), root / "influxdb", auth=False), root / "log"
+        )
         own.restart()
         return own
 

@@ -369,7 +369,18 @@ def test_bad_windows_are_422_with_the_reason(api: Api, params: dict[str, str], s
 
 
 @pytest.mark.parametrize(
-    "month", ["2026-13", "26-11", "2026-1", "2026-11-01", "november", "2099-01"]
+    "month",
+    [
+        "2026-13",
+        "26-11",
+        "2026-1",
+        "2026-11-01",
+        "november",
+        "2099-01",
+        "0000-01",
+        "1677-01",
+        "9999-12",
+    ],
 )
 def test_bad_month_is_422(api: Api, month: str) -> None:
     got = api.client.get("/api/v1/report", params={"month": month}, headers=api.operator)

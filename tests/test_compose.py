@@ -34,7 +34,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 MOSQUITTO_CONF = ROOT / "docker" / "mosquitto" / "mosquitto.conf"
 DOCKERFILE = ROOT / "Dockerfile"
 
-APP_SERVICES = frozenset({"provision", "ingest", "derive", "api", "simulator"})
+APP_SERVICES = frozenset({"provision", "influx-setup", "ingest", "derive", "api", "simulator"})
 EXPECTED_SERVICES = APP_SERVICES | {"mosquitto", "influxdb", "grafana"}
 SPEC_IMAGES = {"mosquitto": "eclipse-mosquitto:2", "influxdb": "influxdb:1.8"}
 INFLUXDB_HTTP_PORT = 8086  # influxdb:1.8 serves its HTTP API here unless told otherwise
@@ -51,9 +51,17 @@ READ_OUTSIDE_SETTINGS = frozenset({"MAINPORT_SIM_CREDENTIALS"})
 REQUIRED_SECRETS = {
     "MAINPORT_MQTT_PASSWORD": "test-ingest-mqtt-secret",
     "INFLUXDB_ADMIN_PASSWORD": "test-influx-admin-secret",
+    "INFLUXDB_WRITE_PASSWORD": "test-influx-write-secret",
+    "INFLUXDB_DERIVE_PASSWORD": "test-influx-derive-secret",
+    "INFLUXDB_READ_PASSWORD": "test-influx-read-secret",
     "GRAFANA_ADMIN_PASSWORD": "test-grafana-admin-secret",
-    "GRAFANA_INFLUX_PASSWORD": "test-grafana-influx-secret",
 }
+# Each service's InfluxDB login (core/influx_logins.py): least privilege, admin for setup only.
+INFLUX_LOGIN = {
+    "ingest": ("mainport_ingest", "INFLUXDB_WRITE_PASSWORD"),
+    "derive": ("mainport_derive", "INFLUXDB_DERIVE_PASSWORD"),
+}
+READER = ("mainport_read", "INFLUXDB_READ_PASSWORD")
 
 Service = dict[str, Any]
 
@@ -200,6 +208,7 @@ def test_app_services_share_one_buildable_image_and_run_their_cli_command(
         assert services[name].get("build"), f"{name} cannot build the app image"
     assert services["api"]["command"] == ["mainport", "api"]
     assert services["derive"]["command"] == ["mainport", "derive"]
+    assert services["influx-setup"]["command"] == ["mainport", "influx-setup"]
     assert _script(services["ingest"]).rstrip().endswith("exec mainport ingest")
     assert 'os.execvp("mainport", ["mainport", "provision"])' in _script(services["provision"])
     simulator = _script(services["simulator"])
@@ -264,17 +273,47 @@ def test_app_services_reach_broker_and_influxdb_on_the_ports_they_listen_on(
     assert bind.endswith(f":{INFLUXDB_HTTP_PORT}")
 
 
-def test_app_services_write_to_the_influx_database_that_influxdb_creates(
+def test_app_services_use_the_influx_database_that_influxdb_creates_each_with_its_login(
     services: dict[str, Service],
 ) -> None:
     created = _interpolate(_environment(services["influxdb"])["INFLUXDB_DB"], REQUIRED_SECRETS)
-    admin = _interpolate(_environment(services["influxdb"])["INFLUXDB_ADMIN_USER"], {})
     for name in APP_SERVICES:
         env = {
             k: _interpolate(v, REQUIRED_SECRETS) for k, v in _environment(services[name]).items()
         }
         assert env.get("MAINPORT_INFLUX_DB", _setting_default("influx_db")) == created
-        assert env["MAINPORT_INFLUX_USERNAME"] == admin
+        username, password = INFLUX_LOGIN.get(name, READER)
+        assert env["MAINPORT_INFLUX_USERNAME"] == username, name
+        assert env["MAINPORT_INFLUX_PASSWORD"] == REQUIRED_SECRETS[password], name
+    grafana = {
+        k: _interpolate(v, REQUIRED_SECRETS) for k, v in _environment(services["grafana"]).items()
+    }
+    assert grafana["GRAFANA_INFLUX_USER"] == READER[0]
+
+
+def test_only_influx_setup_holds_the_influx_admin_password(services: dict[str, Service]) -> None:
+    holders = {
+        name
+        for name, service in services.items()
+        for value in _environment(service).values()
+        if "INFLUXDB_ADMIN_PASSWORD" in value
+    }
+    assert holders == {"influxdb", "influx-setup"}
+    setup = _environment(services["influx-setup"])
+    env = {k: _interpolate(v, REQUIRED_SECRETS) for k, v in setup.items()}
+    assert env["MAINPORT_INFLUX_ADMIN_USERNAME"] == _interpolate(
+        _environment(services["influxdb"])["INFLUXDB_ADMIN_USER"], {}
+    )
+    for role in ("WRITER", "DERIVER", "READER"):
+        assert env[f"MAINPORT_INFLUX_{role}_PASSWORD"]
+
+
+def test_apps_start_after_influx_setup_made_the_schema_and_users(
+    services: dict[str, Service],
+) -> None:
+    assert _depends_on(services["influx-setup"])["influxdb"]["condition"] == HEALTHY
+    for name in ("ingest", "derive", "api", "grafana"):
+        assert _depends_on(services[name])["influx-setup"]["condition"] == ONE_SHOT
 
 
 def test_broker_publishes_only_ports_it_listens_on(services: dict[str, Service]) -> None:

@@ -424,7 +424,7 @@ def test_grafana_datasource_speaks_influxql_to_the_compose_influxdb() -> None:
     assert source["type"] == "influxdb"
     assert source["url"] == "http://influxdb:8086"
     assert source["jsonData"]["version"] == "InfluxQL"
-    # Grafana reads as the read-only user the influxdb service creates, not as the admin.
+    # Grafana reads as the read-only user influx-setup creates (the API's), not as the admin.
     assert source["user"] == "${GRAFANA_INFLUX_USER}"
     assert source["secureJsonData"]["password"] == "${GRAFANA_INFLUX_PASSWORD}"
 
@@ -439,10 +439,16 @@ def test_grafana_datasource_speaks_influxql_to_the_compose_influxdb() -> None:
     assert used <= grafana["environment"].keys(), used - grafana["environment"].keys()
     influx_env = compose["services"]["influxdb"]["environment"]
     assert grafana["environment"]["INFLUXDB_DB"] == influx_env["INFLUXDB_DB"]
-    assert grafana["environment"]["GRAFANA_INFLUX_USER"] == influx_env["INFLUXDB_READ_USER"]
-    password = grafana["environment"]["GRAFANA_INFLUX_PASSWORD"]
-    assert password == influx_env["INFLUXDB_READ_USER_PASSWORD"]
-    assert "INFLUXDB_ADMIN_PASSWORD" not in grafana["environment"]
+    setup_env = compose["services"]["influx-setup"]["environment"]
+    reader = (
+        setup_env["MAINPORT_INFLUX_READER_USERNAME"],
+        setup_env["MAINPORT_INFLUX_READER_PASSWORD"],
+    )
+    assert (
+        grafana["environment"]["GRAFANA_INFLUX_USER"],
+        grafana["environment"]["GRAFANA_INFLUX_PASSWORD"],
+    ) == reader
+    assert not any("INFLUXDB_ADMIN" in str(v) for v in grafana["environment"].values())
 
 
 def test_grafana_dashboard_queries_run_on_real_influxdb(site: DashboardSite) -> None:

@@ -108,3 +108,38 @@ def test_a_point_influxdb_refuses_is_dead_lettered_and_its_batch_neighbours_stor
     assert "level=2.5" in str(letter["excerpt"]) and "conflict" in str(letter["detail"])
     assert letter["partner"] == PARTNER
     assert metric(metrics_port, "mainport_ingest_points_dead_total") == 1
+
+
+def test_partner_bytes_reach_the_operators_terminal_escaped_and_the_files_stay_private(
+    broker: Broker, influx_db: InfluxClient, spawn: Callable[..., Child], tmp_path: Path
+) -> None:
+    """A partner's payload with terminal escapes (retitle, clear, 8-bit CSI, bidi override)
+    is shown escaped by `mainport dead-letters`, from InfluxDB and from the local file, and
+    the local file is the ingest user's only (0600 in a 0700 directory)."""
+    metrics_port = free_port()
+    env = stack_env(broker, influx_db, tmp_path, MAINPORT_INGEST_METRICS_PORT=str(metrics_port))
+    spawn("ingest", ["ingest"], env)
+    wait_for(lambda: metric(metrics_port, "mainport_ingest_broker_connected") == 1)
+    hostile = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202eevil\r\n{".encode()
+    publish_as(broker, [(f"mainport/{PARTNER}/load-000/telemetry", hostile)])
+    wait_for(lambda: any(tmp_path.joinpath("dead-letters").glob("*.jsonl")))
+    wait_for(lambda: influx_db.query('SELECT count("bytes") FROM "rejected"')[0] != [])
+
+    offline = {**env, "MAINPORT_INFLUX_URL": f"http://127.0.0.1:{free_port()}"}
+    for where in (env, offline):
+        for extra in ([], ["--json"]):
+            shown = subprocess.run(
+                [sys.executable, "-m", "mainport", "dead-letters", *extra],
+                env=where,
+                capture_output=True,
+                check=True,
+            ).stdout.decode()
+            body = shown.replace("\t", "").replace("\n", "")
+            assert not [c for c in body if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F], shown
+            assert "\u202e" not in body
+            assert "\\x1b" in shown or "\\u001b" in shown  # shown, as an escape
+
+    directory = tmp_path / "dead-letters"
+    assert directory.stat().st_mode & 0o777 == 0o700
+    for path in directory.glob("*.jsonl"):
+        assert path.stat().st_mode & 0o777 == 0o600

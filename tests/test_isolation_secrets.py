@@ -148,10 +148,24 @@ def test_a_demo_run_leaves_no_plaintext_secret_anywhere(tmp_path: Path) -> None:
     ]
     assert found == []
 
+    # InfluxDB's passwords must be kept in plaintext (it needs them to log in): in one 0600
+    # file only, never in a log, InfluxDB's own files or the repository.
+    logins_file = data / "secrets" / "influxdb-logins.json"
+    influx_passwords = [u["password"] for u in json.loads(logins_file.read_text()).values()]
+    assert len(set(influx_passwords)) == 4
+    holders = {
+        str(path)
+        for path in scanned
+        for value in influx_passwords
+        if value.encode() in path.read_bytes()
+    }
+    assert holders == {str(logins_file)}
+
     # The scan saw what matters: the broker's, the API's and the ingest's logs, and the hashes.
     names = {p.name for p in scanned}
     assert {
         "mosquitto.log",
+        "influxd.log",
         "api.log",
         "ingest.log",
         "mqtt-credentials.json",

@@ -194,3 +194,28 @@ def test_production_with_other_loopback_urls_needs_no_influx_password(
     monkeypatch.setenv("MAINPORT_INFLUX_URL", url)
 
     assert Settings().influx_url == url
+
+
+def test_an_influx_login_comes_from_the_process_then_the_role_then_the_local_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from core.influx_logins import ensure_logins
+
+    monkeypatch.setenv("MAINPORT_DATA_DIR", str(tmp_path))
+    assert Settings().influx_login("reader")["username"] is None  # no file: InfluxDB without auth
+    generated = ensure_logins(Settings().influx_logins_file)
+    assert Settings().influx_login("reader")["password"] == generated["reader"].password
+    assert Settings().influx_login("writer")["username"] == generated["writer"].username
+    monkeypatch.setenv("MAINPORT_INFLUX_READER_PASSWORD", "configured")
+    assert Settings().influx_login("reader")["password"] == "configured"
+    monkeypatch.setenv("MAINPORT_INFLUX_USERNAME", "explicit")
+    monkeypatch.setenv("MAINPORT_INFLUX_PASSWORD", "pw")
+    login = Settings().influx_login("reader")
+    assert (login["username"], login["password"]) == ("explicit", "pw")
+
+
+def test_an_influx_user_name_outside_the_safe_pattern_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = refusal(monkeypatch, MAINPORT_INFLUX_READER_USERNAME='x" WITH ALL PRIVILEGES')
+    assert "influx_reader_username" in message

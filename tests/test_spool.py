@@ -276,3 +276,27 @@ def test_orphaned_spools_with_data_are_adopted_locked_ones_left_empty_ones_remov
 
 def test_adopting_from_a_spool_dir_that_does_not_exist_yet_finds_nothing(tmp_path: Path) -> None:
     assert adopt_orphans(tmp_path / "nope", "me", 1 << 20) == []
+
+
+def test_spooled_telemetry_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # A spool an older version left readable to others is tightened on open.
+    directory = tmp_path / "spool" / "ingest-1"
+    directory.mkdir(parents=True, mode=0o755)
+    stale = directory / f"{0:012d}.seg"
+    stale.write_bytes(b"")
+    stale.chmod(0o644)
+    old = os.umask(0o022)  # the usual umask, whatever the test runner's
+    try:
+        spool = opened(directory, segment_bytes=64)
+        for i in range(6):
+            spool.append(b"telemetry of a partner %d" % i)
+        spool.peek()
+        spool.advance()  # writes the cursor
+    finally:
+        os.umask(old)
+
+    assert directory.stat().st_mode & 0o777 == 0o700
+    files = list(directory.iterdir())
+    assert any(p.suffix == ".seg" for p in files) and (directory / "cursor").exists()
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600, path.name

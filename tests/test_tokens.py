@@ -6,11 +6,12 @@ import hashlib
 import json
 import os
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from access.tokens import OPERATOR, PARTNER, Principal, TokenStore
+from access.tokens import OPERATOR, PARTNER, Principal, TokenStore, parse_expiry
 
 
 @pytest.fixture
@@ -216,3 +217,53 @@ def test_partner_may_see_only_itself() -> None:
     assert partner.may_see("woonbron")
     assert not partner.may_see("gemeente-dordrecht")
     assert not partner.is_operator
+
+
+NOW = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12h", NOW + timedelta(hours=12)),
+        ("30d", NOW + timedelta(days=30)),
+        ("8w", NOW + timedelta(weeks=8)),
+        ("2027-01-01", datetime(2027, 1, 1, tzinfo=UTC)),
+        ("2027-01-01T12:00:00+01:00", datetime(2027, 1, 1, 11, tzinfo=UTC)),
+    ],
+)
+def test_an_expiry_is_a_lifetime_or_an_iso_time(text: str, expected: datetime) -> None:
+    assert parse_expiry(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["0h", "2026-12-01", "soon", "30", "-1d", "1y"])
+def test_an_expiry_in_the_past_or_unreadable_is_refused_naming_the_option(text: str) -> None:
+    with pytest.raises(ValueError, match="--expires"):
+        parse_expiry(text, NOW)
+
+
+def test_an_expired_token_no_longer_authenticates_and_one_without_expiry_does(
+    store: TokenStore, path: Path
+) -> None:
+    lasting = store.issue(OPERATOR)
+    short = store.issue(PARTNER, "woonbron", expires_at=datetime.now(UTC) + timedelta(hours=1))
+    assert store.authenticate(short) is not None
+    record = json.loads(path.read_text())
+    for row in record["tokens"]:
+        if row["expires_at"]:
+            row["expires_at"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    path.write_text(json.dumps(record))
+
+    assert store.authenticate(short) is None
+    assert store.authenticate(lasting) is not None
+
+
+def test_a_token_file_from_before_expiries_still_loads(store: TokenStore, path: Path) -> None:
+    token = store.issue(OPERATOR)
+    record = json.loads(path.read_text())
+    for row in record["tokens"]:
+        del row["expires_at"]
+    path.write_text(json.dumps(record))
+
+    assert store.authenticate(token) is not None
+    assert store.records()[0].expires_at is None

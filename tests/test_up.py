@@ -85,6 +85,26 @@ def test_up_serves_every_demo_partner_online_and_ctrl_c_leaves_nothing_running(
 
     wait_for(every_device_online, 60, "every demo device online")
 
+    # InfluxDB answers nobody without a login; each child has its own, kept 0600.
+    influx = env["MAINPORT_INFLUX_URL"]
+    assert httpx.post(f"{influx}/query", data={"q": "SHOW DATABASES"}).status_code == 401
+    write = httpx.post(f"{influx}/write", params={"db": "mainport"}, content=b"telemetry v=1")
+    assert write.status_code == 401
+    logins = Path(env["MAINPORT_DATA_DIR"]) / "secrets" / "influxdb-logins.json"
+    assert logins.stat().st_mode & 0o077 == 0
+    # The ingest writes and the deriver derives with their own logins: uptime is computed.
+    uptime = httpx.get(f"{api}/api/v1/partners/woonbron/uptime", headers=auth)
+    assert uptime.status_code == 200 and uptime.json()["uptime_pct"] is not None
+    # `mainport dead-letters` by hand finds the reader's login: InfluxDB, not the local files.
+    letters = subprocess.run(
+        [sys.executable, "-m", "mainport", "dead-letters", "--counts"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "showing local files" not in letters.stderr
+
     pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())]
     assert len(set(pids)) == 6  # broker, influxd, ingest, deriver, api, simulator
     assert all(_alive(pid) for pid in pids)

@@ -11,8 +11,8 @@ Write policy (after Telegraf's influxdb_v2 output; ingest/writer.py applies it):
                  while the rest is written                     -> StoreRejected
   404            database not found: the writer creates the schema again and keeps the data
                                                                -> StoreRejected (status 404)
-  401, 403       credentials wrong: fail loudly, drop nothing (the ingest spools)
-                                                               -> StoreUnauthorized
+  401, 403       credentials wrong, or the login may not: fail loudly, drop nothing (the
+                 ingest spools)            -> StoreUnauthorized (403: StoreForbidden)
   429, 502-504   overloaded: back off, honour Retry-After      -> StoreUnavailable
   other 5xx      retry with backoff (1.6 answers bursts with 500 "error syncing wal" and may
                  have stored the batch anyway, so every write must be safe to repeat)
@@ -58,6 +58,11 @@ class StoreUnauthorized(StoreError):
     """Credentials are wrong or missing: an operator must act."""
 
 
+class StoreForbidden(StoreUnauthorized):
+    """The login is right but may not do this (403: e.g. a write-only login reading, or a
+    non-admin creating a database)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     name: str
@@ -74,7 +79,9 @@ def raise_for_write(status: int, body: bytes, headers: Mapping[str, str]) -> Non
     if 200 <= status < 300:
         return
     message = _error_text(body) or f"HTTP {status}"
-    if status in (401, 403):
+    if status == 403:
+        raise StoreForbidden(f"InfluxDB refused the write to this login: {message}")
+    if status == 401:
         raise StoreUnauthorized(f"InfluxDB refused the credentials: {message}")
     if status in (400, 404, 413, 422):
         raise StoreRejected(message, status)
@@ -84,7 +91,9 @@ def raise_for_write(status: int, body: bytes, headers: Mapping[str, str]) -> Non
 
 def parse_query_response(status: int, body: bytes) -> list[list[Series]]:
     """Series per statement; an error in any statement raises."""
-    if status in (401, 403):
+    if status == 403:
+        raise StoreForbidden(f"InfluxDB refused this login the query: {_error_text(body)}")
+    if status == 401:
         raise StoreUnauthorized(f"InfluxDB refused the credentials: {_error_text(body)}")
     if status >= 500 or status == 429:
         raise StoreUnavailable(f"InfluxDB answered {status}: {_error_text(body)}")

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from timeseries.client import InfluxClient
+from timeseries.client import InfluxClient, StoreRejected
 
 RAW_RP = "raw"
 DERIVED_RP = "derived"
@@ -68,11 +68,14 @@ def plan_statements(
 ) -> list[str]:
     """InfluxQL that turns the existing policies (name -> (duration, default)) into the desired.
 
-    Durations compare as InfluxDB prints them ("9600h0m0s"), so an unchanged policy is altered
-    only to the same value, which is harmless; missing ones are created.
+    Durations compare as InfluxDB prints them ("9600h0m0s"): a policy already as desired needs
+    no statement, so a login that may only read (not create) passes when the schema is in place;
+    missing ones are created, others altered.
     """
     statements = []
     for rp in desired:
+        if existing.get(rp.name, ("", None)) == (_as_printed(rp.duration), rp.default):
+            continue
         default = " DEFAULT" if rp.default else ""
         verb = "ALTER" if rp.name in existing else "CREATE"
         replication = "" if verb == "ALTER" else " REPLICATION 1"
@@ -83,11 +86,29 @@ def plan_statements(
     return statements
 
 
+def _as_printed(duration: str) -> str:
+    """A duration as SHOW RETENTION POLICIES prints it: 400d -> 9600h0m0s, INF -> 0s."""
+    if duration == "INF":
+        return "0s"
+    hours = int(duration[:-1]) * {"h": 1, "d": 24, "w": 168}[duration[-1]]
+    return f"{hours}h0m0s"
+
+
 def ensure_schema(client: InfluxClient, raw_retention: str) -> None:
-    """Create the database and retention policies; safe to run at every start."""
+    """Create the database and retention policies; safe to run at every start.
+
+    Only what is missing or different is changed, and only that needs an admin login (InfluxDB
+    1.x lets admins alone create databases and policies): with the schema in place, a login
+    that may read the database passes; one that may not raises StoreForbidden.
+    """
     db = client.db
-    client.query(f'CREATE DATABASE "{db}"', db=False)
-    series = client.query(f'SHOW RETENTION POLICIES ON "{db}"', db=False, epoch=None)[0]
+    try:
+        series = client.query(f'SHOW RETENTION POLICIES ON "{db}"', db=False, epoch=None)[0]
+    except StoreRejected as exc:
+        if "database not found" not in str(exc):
+            raise
+        client.query(f'CREATE DATABASE "{db}"', db=False)
+        series = client.query(f'SHOW RETENTION POLICIES ON "{db}"', db=False, epoch=None)[0]
     existing = {
         rec["name"]: (rec["duration"], bool(rec["default"])) for s in series for rec in s.records()
     }

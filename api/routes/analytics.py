@@ -6,6 +6,7 @@ import csv
 import io
 import re
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
@@ -14,7 +15,6 @@ from api.analytics import (
     PartnerUptime,
     PartnerUsage,
     SubjectUptime,
-    month_window,
     monthly_report,
     partner_uptime,
     partner_usage,
@@ -45,6 +45,12 @@ Start = Annotated[str | None, Query(max_length=64, description="RFC 3339; defaul
 End = Annotated[str | None, Query(max_length=64, description="RFC 3339; default now")]
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 CSV_COLUMNS = list(ReportRowOut.model_fields)
+# Reports cover 2000-01 up to the current month. Before 2000 there is no data to report (and
+# year 0 or 1677 do not fit a datetime or InfluxDB's int64 nanoseconds); a later month has not
+# begun.
+FIRST_MONTH = (2000, 1)
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _window(start: str | None, end: str | None, max_days: int) -> tuple[int, int, int]:
@@ -156,8 +162,15 @@ async def report(
         )
     now = time.time_ns()
     year_month = (int(match[1]), int(match[2]))
-    if month_window(*year_month)[0] > now:
+    today = datetime.now(UTC)
+    if year_month > (today.year, today.month):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"month: {month} has not begun")
+    if year_month < FIRST_MONTH:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"month: {month} is before {FIRST_MONTH[0]}-{FIRST_MONTH[1]:02d}, "
+            "the earliest month a report covers",
+        )
     partners = [p for p in registry.partners if principal.may_see(p.id)]
     start_ns, _, rows = await monthly_report(
         influx, registry, partners, year_month, now, settings.grace_factor
@@ -189,8 +202,18 @@ def _csv(rows: list[ReportRowOut]) -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.model_dump().items()})
+        writer.writerow({k: _cell(v) for k, v in row.model_dump().items()})
     return buf.getvalue()
+
+
+def _cell(value: object) -> object:
+    """A value as a CSV cell a spreadsheet shows, never runs: text that would start a formula
+    gets a leading apostrophe (numbers are written as numbers)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def uptime_out(u: PartnerUptime) -> UptimeOut:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 
 from access.broker import sync_broker
 from api.deps import CurrentPrincipal, GrantLogDep, PartnerId, RegistryDep, SettingsDep
+from api.guards import AttemptLimiter
 from api.models import GrantRequest, GrantResult, GrantView
 from core.settings import Settings
 from domain.grants import GRANT_ID_PATTERN, AlreadyRevoked, Grant, GrantError, UnknownGrant
@@ -81,6 +82,7 @@ def add_grants(
     """Share `devices` of this partner with `grantee` (read-only telemetry, broker and API).
 
     201 with the new grants; 200 when every device was already shared (nothing recorded)."""
+    _count_change(request, principal.token_id)
     try:
         created, existing = grants.add(
             registry, partner_id, body.grantee, body.devices, principal.actor, body.note
@@ -105,6 +107,7 @@ def revoke_grant(
     request: Request,
 ) -> GrantView:
     """Revoke one of this partner's grants; the grantee loses access at once."""
+    _count_change(request, principal.token_id)
     try:
         revoked = grants.revoke(grant_id, principal.actor, owner=partner_id)
     except UnknownGrant as exc:
@@ -113,6 +116,20 @@ def revoke_grant(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     _apply(settings, registry, request)
     return view(revoked)
+
+
+def _count_change(request: Request, token_id: str) -> None:
+    """429 past the per-token rate of grant changes: each one rewrites and reloads the broker's
+    ACL, so a loop of them would keep the broker busy for every partner."""
+    limiter: AttemptLimiter = request.app.state.grant_changes
+    wait_s = limiter.retry_after(token_id)
+    if wait_s is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many grant changes with this token; try again later",
+            headers={"Retry-After": str(wait_s)},
+        )
+    limiter.record(token_id)
 
 
 def _apply(settings: Settings, registry: Registry, request: Request) -> None:

@@ -1,16 +1,22 @@
-"""Unauthenticated probes: liveness, readiness (InfluxDB and broker), Prometheus metrics."""
+"""Probes: liveness, readiness (InfluxDB and broker), Prometheus metrics (platform totals for
+anyone, per partner for the operator)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import httpx
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
-from api.deps import InfluxDep, SettingsDep
+from api.deps import CurrentPrincipal, InfluxDep, SettingsDep
 from api.models import Health, Readiness
+from core.settings import Settings
 
 router = APIRouter(tags=["health"])
 
@@ -41,6 +47,23 @@ async def readyz(influx: InfluxDep, settings: SettingsDep) -> JSONResponse:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(settings: SettingsDep) -> Response:
+    """Platform totals for anyone (SPEC: no auth): the API's and the ingest's counters with
+    the `partner` label summed away, so nobody learns another partner's traffic from them.
+    Per-partner figures: `GET /api/v1/metrics` with an operator token."""
+    text = without_partner_labels((await _all_metrics(settings)).decode())
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/v1/metrics", response_class=PlainTextResponse, tags=["operator"])
+async def operator_metrics(principal: CurrentPrincipal, settings: SettingsDep) -> Response:
+    """Every counter with its labels, per partner included: operator tokens only (Prometheus
+    sends one with `authorization: {credentials: ...}` in its scrape config)."""
+    if not principal.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "per-partner metrics are for the operator")
+    return Response(await _all_metrics(settings), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _all_metrics(settings: Settings) -> bytes:
     """The API's own counters, followed by the local ingest's when it exposes them."""
     text = generate_latest()
     if settings.ingest_metrics_port:
@@ -50,7 +73,39 @@ async def metrics(settings: SettingsDep) -> Response:
             text += resp.content
         except httpx.HTTPError:
             text += b"# ingest metrics unavailable\n"
-    return Response(text, media_type=CONTENT_TYPE_LATEST)
+    return text
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def without_partner_labels(text: str) -> bytes:
+    """Prometheus text with every `partner` label summed away (`*_created` stamps: the
+    earliest), other labels kept; families without the label pass unchanged."""
+    families: list[Metric] = []
+    for family in text_string_to_metric_families(text):
+        merged: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for sample in family.samples:
+            labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "partner"))
+            key = (sample.name, labels)
+            if key not in merged:
+                merged[key] = sample.value
+            elif sample.name.endswith("_created"):
+                merged[key] = min(merged[key], sample.value)
+            else:
+                merged[key] += sample.value
+        out = Metric(family.name, family.documentation, family.type)
+        for (name, labels), value in merged.items():
+            out.add_sample(name, dict(labels), value)
+        families.append(out)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
 
 
 async def _broker_answers(host: str, port: int) -> bool:

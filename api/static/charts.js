@@ -83,7 +83,8 @@ export function incidentTimeline(container, { startMs, endMs, incidents, unknown
       track.append(el("span", {
         className: `bar cause-${inc.cause}${inc.end ? "" : " open"}`,
         title: label,
-        attrs: { role: "img", "aria-label": label, style: `left:${pos(s)};width:${width(s, e)}` },
+        attrs: { role: "img", "aria-label": label },
+        style: { left: pos(s), width: width(s, e) },
       }));
     }
     rows.push(el("div", { className: "row" }, el("span", { className: "subject", title: subject }, subject), track));
@@ -96,7 +97,7 @@ export function incidentTimeline(container, { startMs, endMs, incidents, unknown
     shades.append(el("span", {
       className: `shade ${u.reason === "maintenance" ? "maintenance" : "platform"}`,
       title: `${u.reason === "maintenance" ? "maintenance window" : "platform outage (not counted)"}: ${dateTime(u.start)} – ${dateTime(u.end)}`,
-      attrs: { style: `left:${pos(s)};width:${width(s, e)}` },
+      style: { left: pos(s), width: width(s, e) },
     }));
   }
   const body = rows.length
@@ -118,4 +119,4 @@ export const causeSwatches = () =>
       ["timeline-link", "link: its fibre port was down", "bar cause-link"],
       ["timeline-maint", "maintenance (not counted)", "shade maintenance"],
       ["timeline-platform", "platform outage (not counted)", "shade platform"],
-    ].map(([id, text, cls]) => el("li", { id }, el("span", { className: `swatch ${cls}`, attrs: { style: "position:relative" } }), text)));
+    ].map(([id, text, cls]) => el("li", { id }, el("span", { className: `swatch ${cls}`, style: { position: "relative" } }), text)));

@@ -93,13 +93,15 @@ export function statusBadge(status, text = status) {
   return span;
 }
 
-/** Element helper: el("td", {className: "num", dataset: {value: 1}}, "text", child). */
+/** Element helper: el("td", {className: "num", dataset: {value: 1}, style: {left: "1%"}}, "text", child). */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (value === null || value === undefined) continue;
     if (key === "dataset") Object.assign(node.dataset, value);
     else if (key === "attrs") for (const [a, v] of Object.entries(value)) node.setAttribute(a, v);
+    // Through the CSSOM, never a style attribute: the CSP refuses inline styles.
+    else if (key === "style") Object.assign(node.style, value);
     else node[key] = value;
   }
   for (const child of children) {
