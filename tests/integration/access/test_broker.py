@@ -6,10 +6,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-import pytest
-
 from access.broker import reload_broker
-from mainport.services import BrokerConfig, TlsListener, mosquitto_conf
 from tests.conftest import wait_for
 from tests.integration.access_common import Session, barrier
 from tests.integration.conftest import Broker
@@ -119,16 +116,3 @@ def test_reload_never_signals_a_process_that_is_not_this_broker(tmp_path: Path) 
 def test_reload_finds_the_running_broker_by_its_config(broker: Broker) -> None:
     assert reload_broker(broker.directory / "mosquitto.pid")
     assert not reload_broker(broker.directory / "no-such.pid")
-
-
-@pytest.mark.parametrize("tls", [False, True])
-def test_every_generated_config_refuses_anonymous_clients(tls: bool, tmp_path: Path) -> None:
-    listener = TlsListener(8883, tmp_path / "c.crt", tmp_path / "c.key") if tls else None
-    conf = mosquitto_conf(BrokerConfig("127.0.0.1", 1883, tmp_path, tls=listener))
-    lines = conf.splitlines()
-    # One global setting, not per listener: a later listener cannot switch anonymous back on.
-    assert "per_listener_settings false" in lines
-    assert [line for line in lines if line.startswith("allow_anonymous")] == [
-        "allow_anonymous false"
-    ]
-    assert sum(line.startswith("listener ") for line in lines) == (2 if tls else 1)

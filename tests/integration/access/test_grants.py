@@ -1,7 +1,8 @@
 """Consented data sharing: the municipality (A) shares an air-quality sensor with a builder (B).
 
-The rules on plain data first, then end to end against a real broker, InfluxDB and API laid out
-as `mainport up` lays them out, driven by the CLI and the API as an operator and partners would.
+End to end against a real broker, InfluxDB and API laid out as `mainport up` lays them out,
+driven by the CLI and the API as an operator and partners would (the rules on plain data:
+tests/unit/domain/test_grants.py and tests/unit/access/test_grant_log.py).
 """
 
 from __future__ import annotations
@@ -9,163 +10,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from textwrap import dedent
 
 import httpx
 import pytest
 
-from access.broker import Account, render_acl
-from access.grants import GrantLog, GrantLogError
-from domain.grants import (
-    AlreadyRevoked,
-    Grant,
-    GrantError,
-    check_grant,
-    replay,
-    shared_topics,
-)
-from domain.registry import Registry, parse_registry
+from domain.registry import Registry
 from tests.integration.access_common import A, B, C, Session, Site, api_site, barrier, bearer
 from tests.integration.conftest import Influx
 
 SENSOR = "aq-spuiboulevard"
 OTHER_SENSOR = "aq-merwekade"
-
-
-def _grant(gid: str = "g-000000000001", device: str = SENSOR, **kw: str) -> Grant:
-    return Grant(gid, kw.get("owner", A), kw.get("grantee", B), device, "test", "2026-11-23T12:00Z")
-
-
-# --- The rules, on plain data ---------------------------------------------------------------
-
-
-def test_replay_applies_revocations(registry: Registry) -> None:
-    events = [
-        {
-            "event": "grant",
-            "id": "g-1",
-            "owner": A,
-            "grantee": B,
-            "device": SENSOR,
-            "by": "x",
-            "at": "t1",
-        },
-        {"event": "revoke", "id": "g-1", "by": "y", "at": "t2"},
-    ]
-    (grant,) = replay(events)
-    assert (grant.active, grant.revoked_by, grant.revoked_at) == (False, "y", "t2")
-
-
-@pytest.mark.parametrize(
-    ("events", "problem"),
-    [
-        ([{"event": "revoke", "id": "g-1", "by": "y", "at": "t"}], "revokes unknown grant"),
-        ([{"event": "grant", "id": "g-1", "owner": A}], "without 'grantee'"),
-        ([{"event": "regrant", "id": "g-1"}], "unknown event"),
-    ],
-)
-def test_replay_refuses_a_log_it_cannot_read_fully(
-    events: list[dict[str, str]], problem: str
-) -> None:
-    # Skipping a line could skip a revocation and hand access back: refuse instead.
-    with pytest.raises(GrantError, match=problem):
-        replay(events)
-
-
-@pytest.mark.parametrize(
-    ("owner", "grantee", "device", "problem"),
-    [
-        (A, A, SENSOR, "already reads its own"),
-        (A, "nobody-here", SENSOR, "unknown grantee"),
-        (A, B, "hall-a-temp", "not a registered device of gemeente-dordrecht"),
-        (B, A, SENSOR, "not a registered device of bouwbedrijf-drechtsteden"),
-        ("nobody-here", B, SENSOR, "unknown partner"),
-    ],
-)
-def test_only_a_registered_device_of_the_owner_can_be_shared_with_another_partner(
-    registry: Registry, owner: str, grantee: str, device: str, problem: str
-) -> None:
-    with pytest.raises(GrantError, match=problem):
-        check_grant(registry, owner, grantee, device)
-
-
-def test_acl_gives_every_login_of_the_grantee_read_only_access_to_the_shared_topic(
-    registry: Registry,
-) -> None:
-    accounts = [
-        Account(B, B, "h", "t"),
-        Account(f"{B}.gateway", B, "h", "t"),
-        Account(C, C, "h", "t"),
-    ]
-    revoked = Grant("g-000000000002", A, C, OTHER_SENSOR, "x", "t", revoked_at="t2")
-    acl = render_acl(accounts, registry, "mainport", [_grant(), revoked])
-    shared = f"topic read mainport/{A}/{SENSOR}/telemetry"
-    assert acl.count(shared) == 2  # B and B.gateway, read only
-    assert f"{A}/{OTHER_SENSOR}" not in acl  # revoked: gone
-    assert f"user {C}\ntopic readwrite mainport/{C}/#\n" in acl
-
-
-def test_a_grant_on_a_device_no_longer_registered_opens_nothing() -> None:
-    registry = parse_registry(
-        dedent(
-            f"""\
-            partners:
-              - {{id: {A}, name: A, devices: [{{id: {OTHER_SENSOR}}}]}}
-              - {{id: {B}, name: B}}
-            """
-        )
-    )
-    assert shared_topics([_grant()], registry, "mainport") == {}
-
-
-def test_the_grant_log_is_append_only_and_names_who_did_what_when(
-    tmp_path: Path, registry: Registry
-) -> None:
-    log = GrantLog(tmp_path / "audit.jsonl")
-    (grant,), _ = log.add(registry, A, B, [SENSOR], "operator (CLI, user ops)", "pilot")
-    before = log.path.read_text()
-    log.revoke(grant.id, f"partner {A} (API token abc)")
-
-    after = log.path.read_text()
-    assert after.startswith(before)  # appended, nothing rewritten
-    events = [json.loads(line) for line in after.splitlines()]
-    assert [(e["event"], e["by"], e["owner"], e["grantee"], e["device"]) for e in events] == [
-        ("grant", "operator (CLI, user ops)", A, B, SENSOR),
-        ("revoke", f"partner {A} (API token abc)", A, B, SENSOR),
-    ]
-    assert all(e["at"].endswith("Z") for e in events)
-    with pytest.raises(AlreadyRevoked):
-        log.revoke(grant.id, "again")
-
-
-def test_granting_the_same_device_twice_records_it_once(tmp_path: Path, registry: Registry) -> None:
-    log = GrantLog(tmp_path / "audit.jsonl")
-    created, _ = log.add(registry, A, B, [SENSOR, SENSOR], "x")
-    again, existing = log.add(registry, A, B, [SENSOR, OTHER_SENSOR], "x")
-    assert len(created) == 1
-    assert [g.device for g in again] == [OTHER_SENSOR]
-    assert existing == created
-    assert len(log.events()) == 2
-
-
-def test_one_bad_device_in_a_request_records_nothing(tmp_path: Path, registry: Registry) -> None:
-    log = GrantLog(tmp_path / "audit.jsonl")
-    with pytest.raises(GrantError):
-        log.add(registry, A, B, [SENSOR, "not-registered"], "x")
-    assert log.events() == []
-
-
-def test_a_damaged_grant_log_is_refused_not_skipped(tmp_path: Path, registry: Registry) -> None:
-    log = GrantLog(tmp_path / "audit.jsonl")
-    log.add(registry, A, B, [SENSOR], "x")
-    with log.path.open("a") as handle:
-        handle.write('{"event": "revoke", "id": \n')
-    with pytest.raises(GrantLogError, match=":2: not JSON"):
-        log.active()
-
-
-# --- End to end: broker, API and CLI --------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from playwright.sync_api import ConsoleMessage, Page
 
 from access.broker import NETWORK_ACCOUNT
 from access.grants import GrantLog
@@ -276,3 +277,21 @@ def wait_until(check: Any, timeout_s: float, what: str) -> None:
         time.sleep(0.5)
     check()  # once more, letting its AssertionError say what differs
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def demo_partners() -> dict[str, str]:
+    data = yaml.safe_load((REPO / "config" / "partners.yaml").read_text())
+    return {p["id"]: p["name"] for p in data["partners"]}
+
+
+class Console:
+    """Console errors and uncaught exceptions of one page."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            self.errors.append(f"console: {msg.text} at {msg.location}")

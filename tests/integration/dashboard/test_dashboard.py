@@ -10,80 +10,26 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
-import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Page
 
-from domain.registry import Registry
-from tests.conftest import REPO
-from tests.integration.conftest import Broker, Influx
 from tests.integration.dashboard.dashboard_support import (
-    CHROMIUM_ARGS,
     PROBE,
     PROBE_PARTNER,
     SHARED_DEVICE,
     SHARED_OWNER,
+    Console,
     DashboardSite,
-    dashboard_site,
+    demo_partners,
     now_rfc3339,
-    require_browser,
     save_screenshot,
     wait_until,
 )
-
-VIEWPORT = {"width": 1440, "height": 900}
-UI_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def site(
-    tmp_path_factory: pytest.TempPathFactory, broker: Broker, influxd: Influx, registry: Registry
-) -> Iterator[DashboardSite]:
-    with dashboard_site(tmp_path_factory.mktemp("dashboard"), broker, influxd, registry) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_browser()
-    with sync_playwright() as playwright:
-        yield _launch(playwright, executable)
-
-
-def _launch(playwright: Playwright, executable: Path) -> Browser:
-    return playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-
-
-class Console:
-    """Console errors and uncaught exceptions of one page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-
-    def _console(self, msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            self.errors.append(f"console: {msg.text} at {msg.location}")
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[tuple[Page, Console]]:
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    page = context.new_page()
-    console = Console(page)
-    yield page, console
-    context.close()
 
 
 def sign_in(page: Page, site: DashboardSite, token: str) -> None:
@@ -134,11 +80,6 @@ def same(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=0.01)
-
-
-def demo_partners() -> dict[str, str]:
-    data = yaml.safe_load((REPO / "config" / "partners.yaml").read_text())
-    return {p["id"]: p["name"] for p in data["partners"]}
 
 
 # --- overview ------------------------------------------------------------------------------------
@@ -403,61 +344,3 @@ def test_partner_token_sees_only_its_partner_and_the_devices_shared_with_it(
 
 
 # --- Grafana --------------------------------------------------------------------------------------
-
-GRAFANA = REPO / "docker" / "grafana"
-GRAFANA_VARIABLES = {"$timeFilter": "time > now() - 6h", "$__interval": "1m", "$partner": ".*"}
-
-
-def _grafana_dashboard() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        (GRAFANA / "dashboards" / "mainport-overview.json").read_text()
-    )
-    return document
-
-
-def test_grafana_datasource_speaks_influxql_to_the_compose_influxdb() -> None:
-    provisioning = yaml.safe_load(
-        (GRAFANA / "provisioning" / "datasources" / "mainport.yaml").read_text()
-    )
-    (source,) = provisioning["datasources"]
-    assert source["type"] == "influxdb"
-    assert source["url"] == "http://influxdb:8086"
-    assert source["jsonData"]["version"] == "InfluxQL"
-    # Grafana reads as the read-only user the influxdb service creates, not as the admin.
-    assert source["user"] == "${GRAFANA_INFLUX_USER}"
-    assert source["secureJsonData"]["password"] == "${GRAFANA_INFLUX_PASSWORD}"
-
-    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    grafana = compose["services"]["grafana"]
-    assert grafana["image"].startswith("grafana/grafana-oss:")
-    assert grafana["depends_on"]["influxdb"]["condition"] == "service_healthy"
-    assert "./docker/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
-    # Every variable the provisioning files expand is in Grafana's environment.
-    text = "".join(p.read_text() for p in (GRAFANA / "provisioning").rglob("*.yaml"))
-    used = set(re.findall(r"\$\{(\w+)\}", text))
-    assert used <= grafana["environment"].keys(), used - grafana["environment"].keys()
-    influx_env = compose["services"]["influxdb"]["environment"]
-    assert grafana["environment"]["INFLUXDB_DB"] == influx_env["INFLUXDB_DB"]
-    assert grafana["environment"]["GRAFANA_INFLUX_USER"] == influx_env["INFLUXDB_READ_USER"]
-    password = grafana["environment"]["GRAFANA_INFLUX_PASSWORD"]
-    assert password == influx_env["INFLUXDB_READ_USER_PASSWORD"]
-    assert "INFLUXDB_ADMIN_PASSWORD" not in grafana["environment"]
-
-
-def test_grafana_dashboard_queries_run_on_real_influxdb(site: DashboardSite) -> None:
-    dashboard = _grafana_dashboard()
-    assert dashboard["uid"] == "mainport-overview"
-    partners = set(demo_partners())
-    seen_partners: set[str] = set()
-    for panel in dashboard["panels"]:
-        assert panel["datasource"]["uid"] == "mainport-influxdb", panel["title"]
-        for target in panel["targets"]:
-            query = target["query"]
-            for name, value in GRAFANA_VARIABLES.items():
-                query = query.replace(name, value)
-            results = site.influx.query(query)  # raises on any InfluxQL error
-            seen_partners |= {
-                s.tags["partner"] for result in results for s in result if "partner" in s.tags
-            }
-    # With the simulated network running, the partner-level panels show every demo partner.
-    assert seen_partners >= partners

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from domain.lineprotocol import line
-from timeseries.client import InfluxClient, Statements, StoreRejected
+from timeseries.client import InfluxClient, StoreRejected
 from timeseries.schema import RAW_RP, ensure_schema
 
 # Within the 400-day retention policy, or InfluxDB drops the point.
@@ -69,18 +69,3 @@ def test_a_repeated_write_stores_a_point_once(influx_db: InfluxClient) -> None:
     influx_db.write(body)
     count = influx_db.query('SELECT count("v") FROM "probe"')[0][0].values[0][1]
     assert count == 1
-
-
-def test_statements_keep_each_statements_parameters_apart() -> None:
-    """`$p` must not eat into `$port0`, and statement 1's `$p` is not statement 0's."""
-    batch = Statements(per_request=2)
-    batch.add('SELECT a FROM m WHERE "partner" = $p AND "subject" = $port0', p="x", port0="y")
-    batch.add('SELECT a FROM m WHERE "partner" = $p', p="z")
-    batch.add("SELECT b FROM m WHERE time > $t", t=5)
-    (first, params), (second, params2) = list(batch.requests())
-    assert first == (
-        'SELECT a FROM m WHERE "partner" = $p_0 AND "subject" = $port0_0; '
-        'SELECT a FROM m WHERE "partner" = $p_1'
-    )
-    assert params == {"p_0": "x", "port0_0": "y", "p_1": "z"}
-    assert (second, params2) == ("SELECT b FROM m WHERE time > $t_0", {"t_0": 5})

@@ -8,6 +8,7 @@ from httpx import Headers
 
 from timeseries.client import (
     Series,
+    Statements,
     StoreRejected,
     StoreUnauthorized,
     StoreUnavailable,
@@ -242,3 +243,18 @@ def test_write_params_carry_db_precision_and_optional_rp() -> None:
     assert base.url == "http://127.0.0.1:8086"
     assert base._write_params(None) == {"db": "mainport", "precision": "ns"}
     assert base._write_params("raw") == {"db": "mainport", "precision": "ns", "rp": "raw"}
+
+
+def test_statements_keep_each_statements_parameters_apart() -> None:
+    """`$p` must not eat into `$port0`, and statement 1's `$p` is not statement 0's."""
+    batch = Statements(per_request=2)
+    batch.add('SELECT a FROM m WHERE "partner" = $p AND "subject" = $port0', p="x", port0="y")
+    batch.add('SELECT a FROM m WHERE "partner" = $p', p="z")
+    batch.add("SELECT b FROM m WHERE time > $t", t=5)
+    (first, params), (second, params2) = list(batch.requests())
+    assert first == (
+        'SELECT a FROM m WHERE "partner" = $p_0 AND "subject" = $port0_0; '
+        'SELECT a FROM m WHERE "partner" = $p_1'
+    )
+    assert params == {"p_0": "x", "port0_0": "y", "p_1": "z"}
+    assert (second, params2) == ("SELECT b FROM m WHERE time > $t_0", {"t_0": 5})
