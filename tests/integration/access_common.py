@@ -278,7 +278,7 @@ class Site:
 
 @contextmanager
 def api_site(root: Path, influx_url: str, registry: Registry, **env: str) -> Iterator[Site]:
-    """Start a Site under `root` (module doc of tests/test_grants.py tells what for)."""
+    """Start a Site under `root` (what for: the module doc of integration/access/test_grants.py)."""
     data_dir = root / "var"
     store = AccountStore(data_dir / "secrets" / "mqtt-credentials.json")
     passwords = {scope: store.issue(scope) for scope in (A, B, C, "_ingest", "_network")}

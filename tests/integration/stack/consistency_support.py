@@ -1,4 +1,4 @@
-"""Helpers for tests/test_consistency.py: the partners file with a maintenance window placed
+"""Helpers for test_consistency.py: the partners file with a maintenance window placed
 in the run, knowing when the stack has ingested and derived everything, and both sides'
 figures in one comparable shape.
 

@@ -2,7 +2,7 @@
 the spool and the dead-letter store.
 
 InfluxDB is replaced by `httpx.MockTransport` here, so that every status can be produced on
-demand; the end-to-end tests (tests/test_ingest_*.py) run the same writer against real influxd.
+demand; the end-to-end tests (tests/integration/ingest/) run the same writer against real influxd.
 """
 
 from __future__ import annotations
