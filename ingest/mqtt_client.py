@@ -10,7 +10,7 @@ and keepalive logic stay as they are (paho already knows buffered sockets from T
 
 Measured with a bare subscriber on the bench backlog: 23 → 14 µs of CPU per message and
 42k → 56–70k msg/s. Relies on paho internals (`_create_socket`, `_sock`), hence the exact paho
-pin in pyproject.toml; tests/test_ingest_mqtt_client.py covers the wrapper's contract and every
+pin in pyproject.toml; tests/unit/ingest/test_mqtt_client.py covers the wrapper's contract and every
 end-to-end ingest test runs through it.
 """
 

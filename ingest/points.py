@@ -4,7 +4,7 @@ Telemetry, nearly all of the traffic, takes a fast path: the escaped head of a p
 (measurement and tags) is built once per device and cached, and the fields are joined
 without escaping. That is safe because `parse_message` guarantees what escaping would guard
 against: metric names match `[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}` (nothing line protocol
-escapes) and values are finite floats. `tests/test_ingest_fastpath.py` checks the fast path
+escapes) and values are finite floats. `tests/unit/ingest/test_fastpath.py` checks the fast path
 against `domain.lineprotocol.line` for arbitrary valid messages.
 """
 

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian's chromium by default: `make test` drives it headless (tests/test_dashboard.py).
+# Debian's chromium by default: `make test` drives it headless (tests/integration/dashboard/).
 want_browser=1
 for arg in "$@"; do
   case "$arg" in
