@@ -46,6 +46,10 @@ DAY_MS = 24 * HOUR_MS
 DEFAULT_HISTORY_S = 7 * 86_400
 MIN_HISTORY_S = 2 * 3600
 """The maintenance window sits in hour 1–2 of the history: shorter would have no room for it."""
+HISTORY_BATCH = 10
+"""Samples per SenML message in the backfill: the same samples, uptime and traffic as live, in
+a tenth of the device messages (so the history's message counts are a tenth of live ones).
+Measured on the shared 2-core machine under load: 7 days in 38 s this way, 80 s one by one."""
 STATE_FORMAT = "mainport-demo-history"
 WINDOW_REASON = "core switch firmware upgrade (demo history)"
 _ANY_RAW = (

@@ -280,6 +280,8 @@ class Stack:
             f"{plan.duration_s:.0f}s",
             "--client-prefix",
             "history",
+            "--batch",
+            str(demo_history.HISTORY_BATCH),
         ]
         self._spawn("history", backfill, sim_env, on_exit=finished)
 
