@@ -218,26 +218,25 @@ class Stack:
         return self.settings.data_dir / "demo"
 
     def _history(self, client: InfluxClient) -> demo_history.Decision | None:
-        """Whether this start backfills the demo's past; None when there is none to have."""
-        if self.history_s is None:
-            return None
+        """Whether this start backfills the demo's past. Without a backfill (--no-history, a
+        scenario not in real time) a past backfilled before keeps its maintenance window."""
+        state_file = self.history_dir / "history.json"
         from simulators.scenario import ScenarioError, load_scenario
 
         try:
-            speed = load_scenario(self.scenario_file).speed
-        except ScenarioError as exc:
-            raise StackError(str(exc)) from None
-        if speed != 1:
-            say(f"no demo history: {self.scenario_file} does not run in real time")
-            return None
-        try:
+            real_time = load_scenario(self.scenario_file).speed == 1
+            if self.history_s is None or not real_time:
+                plan = demo_history.load_plan(state_file)
+                why = "--no-history" if self.history_s is None else "not a real-time scenario"
+                say(f"no demo history backfill ({why})")
+                return demo_history.Decision(plan, False, why)
             decision = demo_history.decide(
-                self.history_dir / "history.json",
+                state_file,
                 self.history_s,
                 int(time.time() * 1000),
                 lambda: demo_history.has_raw_data(client),
             )
-        except demo_history.HistoryError as exc:
+        except (ScenarioError, demo_history.HistoryError) as exc:
             raise StackError(str(exc)) from None
         say(decision.note)
         return decision
