@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: set up if needed, then the whole platform with simulated partners in the
-# foreground (on a fresh data dir, after backfilling the network's last 7 days). If the default broker/InfluxDB ports are taken (e.g. by the Debian system services
-# that `apt-get install` starts on a systemd host), say so and use free ports instead: we never
-# stop a service we did not start.
+# foreground (on a fresh data dir, after backfilling the network's last 7 days). If the default
+# broker/InfluxDB ports are taken (e.g. by the Debian system services that `apt-get install`
+# starts on a systemd host), say so and use free ports instead: we never stop a service we did
+# not start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
