@@ -32,16 +32,38 @@ app.add_typer(grant_app, name="grant")
 def up(
     simulate: Annotated[bool, typer.Option(help="Also run the simulators")] = False,
     scenario: Annotated[Path | None, typer.Option(help="Scenario for --simulate")] = None,
+    history: Annotated[
+        str,
+        typer.Option(
+            help="With --simulate, on a data dir without data: first backfill this much of "
+            "the scenario's past, faults and a maintenance window included (at least 2h)"
+        ),
+    ] = "7d",
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="With --simulate: go live without a past")
+    ] = False,
 ) -> None:
     """Run broker, InfluxDB, ingest and API (and simulators) in the foreground."""
-    from mainport.up import Stack
+    from mainport.demo_history import MIN_HISTORY_S
+    from mainport.up import Stack, StackError
+    from simulators.scenario import parse_duration
 
     settings = load_settings()
     registry = load_partners(settings)
-    from mainport.up import StackError
-
     try:
-        code = Stack(settings, registry, simulate=simulate, scenario=scenario).run()
+        history_s = parse_duration(history)
+    except ValueError as exc:
+        raise fail(f"--history: {exc}") from None
+    if history_s < MIN_HISTORY_S:
+        raise fail(f"--history must be at least {MIN_HISTORY_S // 3600}h, not {history!r}")
+    try:
+        code = Stack(
+            settings,
+            registry,
+            simulate=simulate,
+            scenario=scenario,
+            history_s=None if no_history else history_s,
+        ).run()
     except StackError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)
@@ -149,6 +171,14 @@ def simulate(
     credentials_file: Annotated[
         Path | None, typer.Option(help="JSON: scope → username/password pair (else the env)")
     ] = None,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up",
+            help="Real time with a --start in the past: publish what lies before now as fast "
+            "as a backfill, then go on in real time",
+        ),
+    ] = False,
 ) -> None:
     """Simulate the devices and fibre ports of a scenario against the broker (or a dry run).
 
@@ -180,6 +210,7 @@ def simulate(
             client_prefix=client_prefix,
             credentials_file=credentials_file,
             credentials_env=os.environ.get("MAINPORT_SIM_CREDENTIALS"),
+            catch_up=catch_up,
         )
     except CommandError as exc:
         raise fail(str(exc)) from None

@@ -1,8 +1,8 @@
 """`mainport up`: the whole local stack in the foreground.
 
 Order: broker and InfluxDB first (waiting until each answers), then the schema, then ingest,
-the deriver,
-API and, with --simulate, the simulators. Ctrl-C or SIGTERM stops the children in reverse
+the deriver, API and, with --simulate, the simulators — on a fresh data dir after a backfill
+of the demo's past (`mainport.demo_history`). Ctrl-C or SIGTERM stops the children in reverse
 order and exits 0. A crashed child is reported with the tail of its log and restarted with
 backoff; one that keeps crashing stops the stack with exit code 1.
 """
@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
+
+import httpx
 
 from access.broker import (
     INGEST_ACCOUNT,
@@ -33,6 +36,7 @@ from core.influx_logins import InfluxUser, Role, ensure_logins
 from core.processes import Child, free_port, port_in_use
 from core.settings import Settings
 from domain.registry import Registry
+from mainport import demo_history
 from mainport.services import BrokerConfig, InfluxConfig, TlsListener, start_broker, start_influxd
 from timeseries.client import InfluxClient, StoreError
 from timeseries.schema import ensure_schema
@@ -40,6 +44,8 @@ from timeseries.users import ensure_admin, ensure_users
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 300.0
+INGEST_READY_TIMEOUT_S = 60.0
+DEMO_SCENARIO = Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
 
 
 class StackError(RuntimeError):
@@ -61,18 +67,22 @@ def _influx_env(user: InfluxUser) -> dict[str, str]:
     return {"MAINPORT_INFLUX_USERNAME": user.username, "MAINPORT_INFLUX_PASSWORD": user.password}
 
 
+def _influx_client(settings: Settings, user: InfluxUser) -> InfluxClient:
+    return InfluxClient(
+        settings.influx_url,
+        settings.influx_db,
+        username=user.username,
+        password=user.password,
+        timeout_s=settings.influx_timeout_s,
+    )
+
+
 def setup_influx(settings: Settings, logins: Mapping[Role, InfluxUser]) -> None:
     """As InfluxDB's admin (created if InfluxDB has no user yet): the database and retention
     policies, then the writer, deriver and reader users with their privileges. Idempotent."""
     admin = logins["admin"]
     ensure_admin(settings.influx_url, admin, settings.influx_timeout_s)
-    client = InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=admin.username,
-        password=admin.password,
-        timeout_s=settings.influx_timeout_s,
-    )
+    client = _influx_client(settings, admin)
     try:
         ensure_schema(client, settings.influx_raw_retention)
     finally:
@@ -126,6 +136,8 @@ def broker_tls(settings: Settings) -> TlsListener | None:
 class Supervised:
     child: Child
     restarts: list[float] = field(default_factory=list)
+    on_exit: Callable[[int | None], None] | None = None
+    """For a one-shot child (the history backfill): called once when it ends, not restarted."""
 
 
 @dataclass
@@ -134,6 +146,8 @@ class Stack:
     registry: Registry
     simulate: bool = False
     scenario: Path | None = None
+    history_s: float | None = demo_history.DEFAULT_HISTORY_S
+    """With --simulate, how much past to backfill on a fresh data dir; None: none."""
     children: list[Supervised] = field(default_factory=list)
     stop_requested: threading.Event = field(default_factory=threading.Event)
 
@@ -203,6 +217,13 @@ class Stack:
         self.children.append(Supervised(influxd))
         say(f"InfluxDB up on {s.influx_url} (pid {influxd.pid}), authentication on")
         setup_influx(s, logins)
+        history: demo_history.Decision | None = None
+        if self.simulate:
+            client = _influx_client(s, logins["reader"])
+            try:
+                history = self._history(client)
+            finally:
+                client.close()
 
         metrics_port = free_port()
         env = {
@@ -211,22 +232,125 @@ class Stack:
             "MAINPORT_INGEST_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
+        if history is not None and history.plan is not None:
+            # The platform sees the history's maintenance window (module docstring).
+            partners = demo_history.partners_with_windows(
+                s.partners_file, history.plan.maintenance, self.history_dir / "partners.yaml"
+            )
+            env["MAINPORT_PARTNERS_FILE"] = str(partners)
         # Each child logs in to InfluxDB as its own role, with only that role's password.
         self._spawn("ingest", ["ingest"], {**env, **_influx_env(logins["writer"])})
         self._spawn("derive", ["derive"], {**env, **_influx_env(logins["deriver"])})
         self._spawn("api", ["api"], {**env, **_influx_env(logins["reader"])})
         if self.simulate:
-            scenario = (
-                self.scenario or Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
-            )
             sim_env = {**env, "MAINPORT_SIM_CREDENTIALS": json.dumps(sim_credentials)}
-            self._spawn("simulator", ["simulate", str(scenario)], sim_env)
+            if history is not None and history.backfill and history.plan is not None:
+                self._backfill(history.plan, sim_env, metrics_port)
+            else:
+                self._spawn("simulator", ["simulate", str(self.scenario_file)], sim_env)
         say(
             f"Mainport is up: API and dashboard on http://{s.api_host}:{s.api_port}/ — "
             "get a token with `mainport token issue --operator`; Ctrl-C stops everything"
         )
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+    @property
+    def scenario_file(self) -> Path:
+        return self.scenario or DEMO_SCENARIO
+
+    @property
+    def history_dir(self) -> Path:
+        return self.settings.data_dir / "demo"
+
+    def _history(self, client: InfluxClient) -> demo_history.Decision | None:
+        """Whether this start backfills the demo's past. Without a backfill (--no-history, a
+        scenario not in real time) a past backfilled before keeps its maintenance window."""
+        state_file = self.history_dir / "history.json"
+        from simulators.scenario import ScenarioError, load_scenario
+
+        try:
+            real_time = load_scenario(self.scenario_file).speed == 1
+            if self.history_s is None or not real_time:
+                plan = demo_history.load_plan(state_file)
+                why = "--no-history" if self.history_s is None else "not a real-time scenario"
+                say(f"no demo history backfill ({why})")
+                return demo_history.Decision(plan, False, why)
+            decision = demo_history.decide(
+                state_file,
+                self.history_s,
+                int(time.time() * 1000),
+                lambda: demo_history.has_raw_data(client),
+            )
+        except (ScenarioError, demo_history.HistoryError) as exc:
+            raise StackError(str(exc)) from None
+        say(decision.note)
+        return decision
+
+    def _backfill(
+        self, plan: demo_history.HistoryPlan, sim_env: dict[str, str], metrics_port: int
+    ) -> None:
+        """The history as fast as the platform takes it, then the network live from where it
+        ended (`--catch-up`: no gap between the two)."""
+        if not self._ingest_subscribed(metrics_port):
+            if self.stop_requested.is_set():
+                return
+            say("the ingest is not connected yet; backfilling anyway (the broker queues for it)")
+        state_file = self.history_dir / "history.json"
+        began = time.monotonic()
+        live = ["simulate", str(self.scenario_file), "--catch-up"]
+        live += ["--start", demo_history.rfc3339(plan.end_ms)]
+
+        def finished(code: int | None) -> None:
+            took = time.monotonic() - began
+            if code == 0 and not self.stop_requested.is_set():
+                demo_history.save_plan(state_file, replace(plan, completed=True))
+                say(f"demo history backfilled in {took:.0f} s; going live")
+            else:
+                say(
+                    f"demo history backfill ended with code {code} after {took:.0f} s; "
+                    "going live, and the next start resumes it"
+                )
+            if not self.stop_requested.is_set():
+                self._spawn("simulator", live, sim_env)
+
+        backfill = [
+            "simulate",
+            str(self.scenario_file),
+            "--speed",
+            "max",
+            "--start",
+            demo_history.rfc3339(plan.start_ms),
+            "--duration",
+            f"{plan.duration_s:.0f}s",
+            "--client-prefix",
+            "history",
+            "--batch",
+            str(demo_history.HISTORY_BATCH),
+        ]
+        self._spawn("history", backfill, sim_env, on_exit=finished)
+
+    def _ingest_subscribed(self, metrics_port: int) -> bool:
+        """Wait until the ingest holds its subscription: on a fresh broker, what is published
+        before it first subscribes reaches nobody."""
+        deadline = time.monotonic() + INGEST_READY_TIMEOUT_S
+        url = f"http://127.0.0.1:{metrics_port}/"
+        while not self.stop_requested.wait(0.2):
+            try:
+                text = httpx.get(url, timeout=1.0).text
+            except httpx.HTTPError:
+                text = ""
+            if re.search(r"^mainport_ingest_broker_connected 1", text, re.MULTILINE):
+                return True
+            if time.monotonic() > deadline:
+                return False
+        return False
+
+    def _spawn(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        on_exit: Callable[[int | None], None] | None = None,
+    ) -> None:
         child = Child(
             name,
             [sys.executable, "-m", "mainport", *args],
@@ -235,13 +359,18 @@ class Stack:
             echo=lambda text: print(text, file=sys.stderr, flush=True),
         )
         child.start()
-        self.children.append(Supervised(child))
+        self.children.append(Supervised(child, on_exit=on_exit))
         say(f"{name} started (pid {child.pid})")
 
     def _supervise(self) -> int:
         while not self.stop_requested.wait(0.5):
-            for sup in self.children:
+            for sup in list(self.children):
                 if sup.child.running():
+                    continue
+                if sup.on_exit is not None:
+                    self.children.remove(sup)
+                    sup.child.stop()  # reaps it and ends its log pump
+                    sup.on_exit(sup.child.exit_code())
                     continue
                 now = time.monotonic()
                 sup.restarts = [t for t in sup.restarts if now - t < RESTART_WINDOW_S]

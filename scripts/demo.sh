@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: set up if needed, then the whole platform with simulated partners in the
-# foreground. If the default broker/InfluxDB ports are taken (e.g. by the Debian system services
-# that `apt-get install` starts on a systemd host), say so and use free ports instead: we never
-# stop a service we did not start.
+# foreground (on a fresh data dir, after backfilling the network's last 7 days). If the default
+# broker/InfluxDB ports are taken (e.g. by the Debian system services that `apt-get install`
+# starts on a systemd host), say so and use free ports instead: we never stop a service we did
+# not start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -25,5 +26,6 @@ if [ -z "${MAINPORT_INFLUX_URL:-}" ] && in_use 8086; then
   echo "demo: port 8086 is in use (a system influxd?); left alone, using $port for InfluxDB" >&2
   export MAINPORT_INFLUX_URL="http://127.0.0.1:$port"
 fi
+echo "demo: a fresh data dir first gets the last 7 days of the demo network backfilled (under a minute; --no-history skips it)" >&2
 echo "demo: when it is up, get an operator token in another shell: .venv/bin/mainport token issue --operator" >&2
 exec .venv/bin/mainport up --simulate "$@"

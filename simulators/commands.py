@@ -109,7 +109,10 @@ def run_simulate(
     client_prefix: str,
     credentials_file: Path | None,
     credentials_env: str | None,
+    catch_up: bool = False,
 ) -> int:
+    if catch_up and dry:
+        raise CommandError("--catch-up is for a live run; a dry run writes history anyway")
     try:
         source = with_overrides(load_scenario_file(scenario_path), **overrides)
         if source.scenario.partners_file is not None:
@@ -163,6 +166,7 @@ def run_simulate(
                     client_prefix=client_prefix,
                     truth=truth,
                     progress=bar,
+                    catch_up=catch_up,
                 )
             except SimulationError as exc:
                 raise CommandError(str(exc)) from None

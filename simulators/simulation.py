@@ -135,6 +135,7 @@ class Simulation:
         truth: TruthBuilder | None = None,
         journal: Callable[[Action], None] | None = None,
         progress: Callable[[RunStats, int], None] | None = None,
+        catch_up: bool = False,
     ) -> None:
         self.world = make_world(scenario, registry, root, start_ms)
         self.host, self.port = host, port
@@ -152,6 +153,9 @@ class Simulation:
         self.speed: float | None = None if speed == "max" else float(speed)
         if self.speed is None and self.world.end_ms is None:
             raise SimulationError("--speed max (backfill) needs a duration")
+        if catch_up and self.speed != 1:
+            raise SimulationError("--catch-up is for real time (--speed 1)")
+        self.catch_up = catch_up
         scopes = {d.partner for d in self.world.devices} | (
             {COLLECTOR} if self.world.ports else set()
         )
@@ -174,7 +178,8 @@ class Simulation:
             on_reconnect=lambda key: self._announce(fleet, key),
         )
         self.fleet = fleet
-        self._wall0 = began = time.monotonic()
+        began = time.monotonic()
+        self._wall0 = began - self._behind_s()
         next_slot = began
         last_report = last_log = began
         log.info(
@@ -232,6 +237,14 @@ class Simulation:
             f"; errors {stats.errors}" if stats.errors else "",
         )
         return stats
+
+    def _behind_s(self) -> float:
+        """With catch-up, how far the start lies in the past: simulated time is then the wall
+        clock, so what lies before now is due at once (paced by acks, like a backfill) and the
+        rest comes in real time. Used to go live right where a backfill ended, without a gap."""
+        if not self.catch_up:
+            return 0.0
+        return max(0.0, time.time() - self.world.start_ms / 1000)
 
     def _due(self, t_ms: int) -> float:
         if self.speed is None:

@@ -7,6 +7,7 @@ import itertools
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,48 @@ def test_the_cli_names_a_bad_scenario_line(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert f"{scenario}:3: faults.0.device: unknown device 'nope/nope'" in result.stderr
+
+
+def test_catch_up_publishes_the_past_at_once_then_keeps_to_the_clock(broker: Broker) -> None:
+    """How `mainport up --simulate` goes live where its history backfill ended: real time
+    whose start lies in the past sends that past as fast as the broker acks, then waits."""
+    from simulators.scenario import parse_scenario
+    from simulators.simulation import SimulationError
+    from tests.conftest import wait_for
+
+    source = parse_scenario("name: catch-up\npartners: [woonbron]\nports: false\n", "t.yaml")
+    now_ms = int(time.time() * 1000)
+    journal: list[Action] = []
+    sim = Simulation(
+        source,
+        broker.registry,
+        broker.host,
+        broker.port,
+        credentials(broker),
+        start_ms=now_ms - 30 * 60_000,
+        client_prefix="catchup",
+        journal=journal.append,
+        catch_up=True,
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=sim.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        # Half an hour of 60 s and 120 s samples: the last ones lie within 2 minutes of now.
+        wait_for(
+            lambda: sum(isinstance(a, Publish) for a in journal) >= 4 * 20, 30, "the past sent"
+        )
+        wait_for(lambda: max(a.t_ms for a in journal) >= now_ms - 120_000, 30, "up to now")
+    finally:
+        stop.set()
+        runner.join(15)
+    assert max(a.t_ms for a in journal) <= time.time() * 1000  # never ahead of the clock
+    with pytest.raises(SimulationError, match="real time"):
+        Simulation(
+            source.scenario.model_copy(update={"speed": "max", "duration": 60.0}),
+            broker.registry,
+            broker.host,
+            broker.port,
+            credentials(broker),
+            catch_up=True,
+        )

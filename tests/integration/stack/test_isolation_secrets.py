@@ -78,7 +78,8 @@ def test_a_demo_run_leaves_no_plaintext_secret_anywhere(tmp_path: Path) -> None:
     log = tmp_path / "up.log"
     with log.open("w") as out:
         stack = subprocess.Popen(
-            [sys.executable, "-m", "mainport", "up", "--simulate"],
+            # Live at once (no demo history backfill): the simulator's environment is read below.
+            [sys.executable, "-m", "mainport", "up", "--simulate", "--no-history"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
