@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from api.analytics_store import PortUsage, uptime_records, usage_records
+from api.analytics_store import uptime_records
+from api.usage_store import PortUsage, usage_records
 from domain.registry import DEFAULT_INTERVAL_S, Device, Partner, Registry
 from domain.spans import platform_gaps
 from domain.uptime import (
