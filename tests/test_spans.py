@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.intervals import Interval
 from domain.spans import (
     Held,
     Kind,
@@ -20,7 +21,6 @@ from domain.spans import (
 )
 from domain.uptime import (
     Availability,
-    Interval,
     availability_from_spans,
     device_availability,
     link_availability,

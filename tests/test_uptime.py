@@ -14,20 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.intervals import Interval, clip_intervals, merge_intervals, subtract_intervals, total_ns
 from domain.registry import MaintenanceWindow
 from domain.uptime import (
     Availability,
-    Interval,
-    clip_intervals,
     datetime_ns,
     device_availability,
     incidents,
     link_availability,
-    merge_intervals,
     partner_uptime_pct,
-    subtract_intervals,
     timeout_ns,
-    total_ns,
     unknown_intervals,
 )
 
