@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.messages import (
-    MAX_METRICS,
     MAX_PAYLOAD_BYTES,
     REASONS,
     Counters,
@@ -24,6 +23,7 @@ from domain.messages import (
     TelemetryBatch,
     parse_message,
 )
+from domain.payload_checks import MAX_METRICS
 from domain.registry import SLUG_RE
 
 S = 1_000_000_000
