@@ -66,22 +66,25 @@ def touched_lines(body: bytes, now_ns: int) -> bytes:
     devices: dict[bytes, _Times] = defaultdict(_Times)
     ports: dict[bytes, _Times] = defaultdict(_Times)
     rejected: dict[bytes, list[bytes]] = defaultdict(list)
-    telemetry_tags, status_tags, counters_tags = len(_TELEMETRY), len(_STATUS), len(_COUNTERS)
-    rejected_partner = len(_REJECTED)
+    # Locals, not globals, in the loop: one pass over every line of every batch.
+    telemetry, status, counters, dead = _TELEMETRY, _STATUS, _COUNTERS, _REJECTED
+    online, up, dead_end = _ONLINE, _UP, _REJECTED_END
+    telemetry_tags, status_tags, counters_tags = len(telemetry), len(status), len(counters)
+    dead_partner = len(dead)
     for point in body.split(b"\n"):
-        if point.startswith(_TELEMETRY):
+        if point.startswith(telemetry):
             tags = point[telemetry_tags : point.index(b" ")]
             devices[tags].up_times.append(point[point.rindex(b" ") + 1 :])
-        elif point.startswith(_STATUS):
+        elif point.startswith(status):
             head, fields, stamp = point.split(b" ")
             times = devices[head[status_tags:]]
-            (times.up_times if fields == _ONLINE else times.down_times).append(stamp)
-        elif point.startswith(_COUNTERS):
+            (times.up_times if fields == online else times.down_times).append(stamp)
+        elif point.startswith(counters):
             head, fields, stamp = point.split(b" ")
             times = ports[head[counters_tags:]]
-            (times.up_times if fields.endswith(_UP) else times.down_times).append(stamp)
-        elif point.startswith(_REJECTED):
-            partner = point[rejected_partner : point.index(_REJECTED_END)]
+            (times.up_times if fields.endswith(up) else times.down_times).append(stamp)
+        elif point.startswith(dead):
+            partner = point[dead_partner : point.index(dead_end)]
             rejected[partner].append(point[point.rindex(b" ") + 1 :])
     entries = [e for tags, times in devices.items() for e in _device_entry(tags, times)]
     entries += [e for tags, times in ports.items() for e in _port_entry(tags, times)]
