@@ -12,18 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from api.analytics_store import PortUsage, uptime_records, usage_records
+from api.analytics_store import uptime_records
+from api.usage_store import PortUsage, usage_records
+from domain.intervals import Interval, clip_intervals, merge_intervals
 from domain.registry import DEFAULT_INTERVAL_S, Device, Partner, Registry
 from domain.spans import platform_gaps
 from domain.uptime import (
     Availability,
     Incident,
-    Interval,
     availability_from_spans,
-    clip_intervals,
     datetime_ns,
     incidents,
-    merge_intervals,
     partner_uptime_pct,
     timeout_ns,
 )

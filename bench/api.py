@@ -46,7 +46,8 @@ from ingest.spool import Spool
 from ingest.writer import BatchWriter
 from mainport.services import InfluxConfig, start_influxd
 from timeseries.client import InfluxClient
-from timeseries.schema import ensure_schema
+from timeseries.derived import CURSOR, PROGRESS
+from timeseries.schema import DERIVED_RP, ensure_schema
 
 REPO = Path(__file__).resolve().parent.parent
 S = NS_PER_S
@@ -54,6 +55,7 @@ PARTNERS = [f"bench-{k:02d}" for k in range(20)]
 FAST, SLOW = 10, 40  # devices per partner at 60 s and at 300 s
 PORTS_PER_PARTNER = 2
 CAPACITY_MBPS = 1000.0
+_PROGRESS = f'SELECT "{CURSOR}" FROM "{DERIVED_RP}"."{PROGRESS}"'  # noqa: S608  (constants only)
 
 
 def partners_yaml() -> str:
@@ -310,7 +312,7 @@ def main() -> int:
         last_write = time.time_ns()
         t1 = time.perf_counter()
         while True:
-            rows = client.query('SELECT "cursor" FROM "derived"."progress"')[0]
+            rows = client.query(_PROGRESS)[0]
             cursor = int(rows[0].values[-1][1]) if rows else 0
             if cursor >= last_write - 5 * S and derive.running():
                 break

@@ -16,13 +16,11 @@ from numpy.typing import NDArray
 from domain.spans import Kind, sort_events
 from domain.usage import BUCKET_NS
 from timeseries.client import ParamValue, Series, Statements
+from timeseries.derived import DELTAS, HELD, SILENCE, SINCE, TRAFFIC, UNTIL, SubjectKey
 from timeseries.schema import DERIVED_RP, RAW_RP
 
 FAR_FUTURE_NS = 2**62
 """Upper bound for "everything after": InfluxDB refuses times near int64's end."""
-
-SubjectKey = tuple[str, str, str]
-"""(kind, partner, subject): kind `device` or `port`; a port's subject is `switch/port`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +132,7 @@ def read_queries(q: Statements, key: SubjectKey, r: Ranges) -> list[int]:
         )
         idx.append(
             q.add(
-                f'SELECT "deltas" FROM "{DERIVED_RP}"."traffic" WHERE "subject" = $ds '
+                f'SELECT "{DELTAS}" FROM "{DERIVED_RP}"."{TRAFFIC}" WHERE "subject" = $ds '
                 "AND time >= $a AND time < $b",
                 a=r.buckets_lo,
                 b=r.buckets_hi,
@@ -143,7 +141,7 @@ def read_queries(q: Statements, key: SubjectKey, r: Ranges) -> list[int]:
         )
     idx.append(
         q.add(
-            f'SELECT "since" FROM "{DERIVED_RP}"."silence" WHERE {derived} '
+            f'SELECT "{SINCE}" FROM "{DERIVED_RP}"."{SILENCE}" WHERE {derived} '
             "AND time >= $a AND time <= $b",
             **span,
             **dparams,
@@ -151,7 +149,7 @@ def read_queries(q: Statements, key: SubjectKey, r: Ranges) -> list[int]:
     )
     idx.append(
         q.add(
-            f'SELECT "until" FROM "{DERIVED_RP}"."held" WHERE {derived} '
+            f'SELECT "{UNTIL}" FROM "{DERIVED_RP}"."{HELD}" WHERE {derived} '
             "AND time >= $a AND time <= $b",
             **span,
             **dparams,

@@ -2,8 +2,8 @@
 
 Pure functions over numpy arrays of int epoch nanoseconds; the API and the report feed them what
 they read from storage. Interval sets are half-open `[start, end)`, sorted and disjoint; inside
-this module they travel as a pair of int64 arrays so that 30 days of 60 s observations (43,200 per
-device) are handled without a Python loop per observation.
+this module they travel as a pair of int64 arrays (domain/intervals.py) so that 30 days of 60 s
+observations (43,200 per device) are handled without a Python loop per observation.
 
 Input contract: the arrays may be the whole history, or a suffix of it that still holds the last
 observation (for ports: the last sample) at or before the window start and the last offline
@@ -22,6 +22,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from domain import intervals
+from domain.intervals import Interval, Spans, merge_intervals
 from domain.registry import MaintenanceWindow
 from domain.spans import Held, Silence
 from domain.timestamps import NS_PER_S
@@ -33,25 +35,8 @@ DownCause = Literal["offline", "timeout"]
 Cause = Literal["offline", "timeout", "link"]
 Times = NDArray[np.int64] | Sequence[int]
 
-_Set = tuple[NDArray[np.int64], NDArray[np.int64]]
 _NEVER = np.iinfo(np.int64).max
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """The half-open time span `[start_ns, end_ns)`."""
-
-    start_ns: int
-    end_ns: int
-
-    def __post_init__(self) -> None:
-        if self.end_ns < self.start_ns:
-            raise ValueError(f"interval ends ({self.end_ns}) before it starts ({self.start_ns})")
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end_ns - self.start_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +162,9 @@ def incidents(
 
     Pass the port's `Availability.down` for the same window (or any superset of its down time).
     """
-    link = _merge(_arrays(port_down))
+    link = intervals.merge(intervals.as_arrays(port_down))
     starts = np.array([d.start_ns for d in availability.down], dtype=np.int64)
-    on_link = _covered(link, starts).tolist()
+    on_link = intervals.covered(link, starts).tolist()
     return [
         Incident(
             subject=subject,
@@ -214,32 +199,9 @@ def datetime_ns(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
-    """The union as sorted, disjoint intervals; touching ones become one, empty ones vanish."""
-    return _intervals(_merge(_arrays(intervals)))
-
-
-def clip_intervals(intervals: Iterable[Interval], start_ns: int, end_ns: int) -> list[Interval]:
-    """The union, restricted to `[start_ns, end_ns)`."""
-    return _intervals(_merge(_clip(_arrays(intervals), start_ns, end_ns)))
-
-
-def subtract_intervals(
-    intervals: Iterable[Interval], removed: Iterable[Interval]
-) -> list[Interval]:
-    """The union of `intervals` without the union of `removed`."""
-    return _intervals(_subtract(_merge(_arrays(intervals)), _merge(_arrays(removed))))
-
-
-def total_ns(intervals: Iterable[Interval]) -> int:
-    """Time covered by the union (overlaps counted once)."""
-    starts, ends = _merge(_arrays(intervals))
-    return int((ends - starts).sum())
-
-
 def _availability(
     marks: NDArray[np.int64],
-    held_down: _Set,
+    held_down: Spans,
     timeout: int,
     start_ns: int,
     end_ns: int,
@@ -298,12 +260,14 @@ def availability_from_spans(
     if last_reset_ns is not None and last_reset_ns < hi:
         quiet.append((last_reset_ns + timeout_ns, _NEVER))
     runs = [(h.start_ns, _NEVER if h.until_ns is None else h.until_ns) for h in held]
-    return _counted(_pairs(runs), _pairs(quiet), start_ns, lo, hi, ongoing, unknown)
+    return _counted(
+        intervals.pairs(runs), intervals.pairs(quiet), start_ns, lo, hi, ongoing, unknown
+    )
 
 
 def _counted(
-    held_down: _Set,
-    timeouts: _Set,
+    held_down: Spans,
+    timeouts: Spans,
     start_ns: int,
     lo: int,
     hi: int,
@@ -312,13 +276,13 @@ def _counted(
 ) -> Availability:
     """Down = held-down spans ∪ timeout spans, within monitored `[lo, hi)`, minus unknown time;
     each stretch's cause read at its start."""
-    timeouts = _clip(timeouts, lo, hi)
-    offline = _merge(_clip(held_down, lo, hi))
+    timeouts = intervals.clip(timeouts, lo, hi)
+    offline = intervals.merge(intervals.clip(held_down, lo, hi))
     both = (np.concatenate([offline[0], timeouts[0]]), np.concatenate([offline[1], timeouts[1]]))
-    down = _merge(both)
-    gaps = _merge(_clip(_arrays(unknown), lo, hi))
-    counted = _subtract(down, gaps)
-    offline_at_start = _covered(offline, counted[0]).tolist()
+    down = intervals.merge(both)
+    gaps = intervals.merge(intervals.clip(intervals.as_arrays(unknown), lo, hi))
+    counted = intervals.subtract(down, gaps)
+    offline_at_start = intervals.covered(offline, counted[0]).tolist()
     down_list = tuple(
         DownInterval(s, e, "offline" if o else "timeout")
         for s, e, o in zip(counted[0].tolist(), counted[1].tolist(), offline_at_start, strict=True)
@@ -332,13 +296,6 @@ def _counted(
         downtime_ns=int((counted[1] - counted[0]).sum()),
         down=down_list,
     )
-
-
-def _pairs(spans: list[tuple[int, int]]) -> _Set:
-    if not spans:
-        return _empty()
-    pairs = np.array(spans, dtype=np.int64)
-    return pairs[:, 0], pairs[:, 1]
 
 
 def _pct(down_ns: int, known_ns: int) -> float | None:
@@ -355,59 +312,3 @@ def _times(values: Times) -> NDArray[np.int64]:
     if times.size > 1 and bool(np.any(times[1:] < times[:-1])):
         times = np.sort(times)
     return times
-
-
-def _arrays(intervals: Iterable[Interval]) -> _Set:
-    spans = [(i.start_ns, i.end_ns) for i in intervals]
-    if not spans:
-        return _empty()
-    pairs = np.array(spans, dtype=np.int64)
-    return pairs[:, 0], pairs[:, 1]
-
-
-def _intervals(spans: _Set) -> list[Interval]:
-    return [Interval(s, e) for s, e in zip(spans[0].tolist(), spans[1].tolist(), strict=True)]
-
-
-def _empty() -> _Set:
-    return np.empty(0, np.int64), np.empty(0, np.int64)
-
-
-def _clip(spans: _Set, lo: int, hi: int) -> _Set:
-    return np.maximum(spans[0], lo), np.minimum(spans[1], hi)
-
-
-def _merge(spans: _Set) -> _Set:
-    """Union of possibly overlapping, unsorted spans; empty ones dropped, touching ones joined."""
-    keep = spans[0] < spans[1]
-    starts, ends = spans[0][keep], spans[1][keep]
-    if starts.size == 0:
-        return _empty()
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends)
-    opens = np.flatnonzero(np.concatenate([[True], starts[1:] > reach[:-1]]))
-    closes = np.append(opens[1:] - 1, starts.size - 1)
-    return starts[opens], reach[closes]
-
-
-def _subtract(kept: _Set, removed: _Set) -> _Set:
-    """`kept` ∖ `removed`, both merged. A sweep over all boundaries: `kept` adds 1 inside it,
-    `removed` adds 2, so the level is exactly 1 where kept time is not removed."""
-    if kept[0].size == 0 or removed[0].size == 0:
-        return kept
-    at = np.concatenate([kept[0], kept[1], removed[0], removed[1]])
-    n, m = kept[0].size, removed[0].size
-    step = np.concatenate([np.full(n, 1), np.full(n, -1), np.full(m, 2), np.full(m, -2)])
-    order = np.lexsort((step, at))  # at one instant, ends (negative steps) come first
-    at, level = at[order], np.cumsum(step[order])
-    keep = (level[:-1] == 1) & (at[1:] > at[:-1])
-    return _merge((at[:-1][keep], at[1:][keep]))
-
-
-def _covered(spans: _Set, times: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """For each time, whether it lies inside one of the merged `spans`."""
-    if spans[0].size == 0:
-        return np.zeros(times.shape, np.bool_)
-    idx = np.searchsorted(spans[0], times, side="right") - 1
-    return (idx >= 0) & (times < spans[1][np.maximum(idx, 0)])

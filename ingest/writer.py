@@ -15,9 +15,8 @@ The order of work, one writer thread:
 4. Spool full: the batch is held, unacked; the inbox fills up to its bound, then the MQTT
    thread stops reading and the broker keeps the rest (inbox.py). Memory stays bounded,
    nothing is dropped.
-A batch InfluxDB refuses (400/413/422) is split in halves until the refused points are found;
-those go to the dead-letter store and the rest is written. A 404 means the database is missing:
-the schema is created again, and the data is kept.
+What each InfluxDB answer leads to is the write policy, stated in timeseries/write_policy.py;
+this writer carries it out (`_store`, `_write_splitting`).
 """
 
 from __future__ import annotations
@@ -42,8 +41,9 @@ from timeseries.client import (
     StoreUnauthorized,
     StoreUnavailable,
 )
-from timeseries.markers import RP as MARKERS_RP
 from timeseries.markers import touched_lines
+from timeseries.schema import MARKERS_RP
+from timeseries.write_policy import WriteAction, write_action
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class BatchWriter:
                     self._schema_ok = True
                 self._write_splitting(body)
                 self._write_markers(body)
-            except (StoreUnavailable, StoreUnauthorized) as exc:
+            except (StoreUnavailable, StoreUnauthorized) as exc:  # BACK_OFF, RETRY, FAIL_LOUDLY
                 metrics.WRITE_RETRIES.inc()
                 retry_after = exc.retry_after_s if isinstance(exc, StoreUnavailable) else None
                 delay = self.backoff.delay(attempt, retry_after)
@@ -263,18 +263,16 @@ class BatchWriter:
         try:
             self.client.write(points, rp=MARKERS_RP)
         except StoreRejected as exc:  # a bug, not bad data: say so, keep the raw data
-            if exc.status == 404:
-                self._schema_ok = False
-                raise StoreUnavailable(f"InfluxDB database missing: {exc}") from exc
+            if write_action(exc.status) is WriteAction.RECREATE_SCHEMA:
+                raise self._schema_missing(exc) from exc
             log.error("InfluxDB refused the batch's markers; derived data misses it: %s", exc)
 
     def _write_splitting(self, body: bytes) -> None:
         try:
             self.client.write(body)
-        except StoreRejected as exc:
-            if exc.status == 404:  # database not found: never drop data for that
-                self._schema_ok = False
-                raise StoreUnavailable(f"InfluxDB database missing: {exc}") from exc
+        except StoreRejected as exc:  # SPLIT, unless the database is missing
+            if write_action(exc.status) is WriteAction.RECREATE_SCHEMA:
+                raise self._schema_missing(exc) from exc
             lines = body.split(b"\n")
             if len(lines) == 1:
                 self._dead_point(body.decode("utf-8", "replace"), str(exc))
@@ -282,6 +280,12 @@ class BatchWriter:
             middle = len(lines) // 2
             self._write_splitting(b"\n".join(lines[:middle]))
             self._write_splitting(b"\n".join(lines[middle:]))
+
+    def _schema_missing(self, exc: StoreRejected) -> StoreUnavailable:
+        """RECREATE_SCHEMA: never drop data for a missing database; create it on the next
+        try (a StoreUnavailable, so the batch is retried or spooled meanwhile)."""
+        self._schema_ok = False
+        return StoreUnavailable(f"InfluxDB database missing: {exc}")
 
     def _dead_point(self, point: str, error: str) -> None:
         metrics.POINTS_DEAD.inc()
@@ -302,7 +306,7 @@ class BatchWriter:
             log.warning(
                 "InfluxDB unavailable (%s): spooling batches to %s", exc, self.spool.directory
             )
-        elif isinstance(exc, StoreUnauthorized) or self._probe_attempt % 10 == 0:
+        elif isinstance(exc, StoreUnauthorized) or self._probe_attempt % 10 == 0:  # FAIL_LOUDLY
             log.error("InfluxDB still unavailable (%s); next try in %.1f s", exc, delay)
         self._up = False
 

@@ -118,132 +118,174 @@ def _first_sample(start_ms: int, phase: int, interval: int) -> int:
     return max(0, math.ceil((start_ms - phase) / interval))
 
 
-def _inside(spans: list[Span], t: int) -> Span | None:
-    i = bisect.bisect_right(spans, (t, U64)) - 1
-    if i >= 0 and spans[i][0] <= t < spans[i][1]:
-        return spans[i]
+def _inside(spans: list[Span], t_ms: int) -> Span | None:
+    """The span of the sorted, disjoint `spans` that holds `t_ms`, if any."""
+    at = bisect.bisect_right(spans, (t_ms, U64)) - 1
+    if at >= 0 and spans[at][0] <= t_ms < spans[at][1]:
+        return spans[at]
     return None
 
 
 def _device_stream(world: World, dev: SimDevice, batch: int) -> Iterator[Action]:
-    seed, root = world.scenario.seed, world.root
-    start = world.start_ms
-    end = world.end_ms if world.end_ms is not None else 2**62
-    faults = world.device_faults[dev.key]
-    interval, h = dev.interval_ms, dev.hash
-    phase = phase_ms(seed, h, interval)
-    p = params(seed, h)
-    metrics = metrics_of(dev.kind)
-    status_topic = f"{root}/{dev.partner}/{dev.id}/status"
-    telemetry_topic = f"{root}/{dev.partner}/{dev.id}/telemetry"
-    outages = [o for o in faults.outages if o[1] > start]
-    skew_spans = [(a, b) for a, b, _ in faults.skews]
-    skews = {(a, b): s for a, b, s in faults.skews}
-    senml = dev.senml or batch > 1
-    warmup = 2000 + h % 3000
+    """One device's actions: its connection events and its readings, each from their own
+    generator, merged by time. At one instant the connection event comes first: a device that
+    reconnects at a sample's time sends that sample online."""
+    device = _Device(world, dev, batch)
+    return heapq.merge(_connections(device), _readings(device), key=_time)
 
-    def clock(t: int) -> int:
-        span = _inside(skew_spans, t)
-        return t + skews[span] if span else t
 
-    def status(t: int, online: bool) -> Publish:
-        tc = clock(t)
-        note = Note(dev.key, "status", dev.partner, (tc,), online=online)
-        return Publish(
-            t, dev.key, status_topic, payloads.status(online, tc, dev.ts_style), True, note
-        )
+class _Device:
+    """One simulated device in one run: what stays fixed, and how its messages look."""
 
-    def connect(t: int) -> Iterator[Action]:
-        nxt = next(((a, clean) for a, _, clean in outages if a > t), None)
+    def __init__(self, world: World, dev: SimDevice, batch: int) -> None:
+        self.dev = dev
+        self.batch = batch
+        self.seed, self.root = world.scenario.seed, world.root
+        self.start = world.start_ms
+        self.end = world.end_ms if world.end_ms is not None else 2**62
+        self.faults = world.device_faults[dev.key]
+        self.interval = dev.interval_ms
+        self.phase = phase_ms(self.seed, dev.hash, self.interval)
+        self.model = params(self.seed, dev.hash)
+        self.metrics = metrics_of(dev.kind)
+        self.status_topic = f"{self.root}/{dev.partner}/{dev.id}/status"
+        self.telemetry_topic = f"{self.root}/{dev.partner}/{dev.id}/telemetry"
+        self.outages = [o for o in self.faults.outages if o[1] > self.start]
+        """(start, end, clean) of the connection's outages that end after the run starts."""
+        self.skew_spans = [(a, b) for a, b, _ in self.faults.skews]
+        self.skews = {(a, b): skew for a, b, skew in self.faults.skews}
+        self.senml = dev.senml or batch > 1
+        self.warmup = 2000 + dev.hash % 3000
+
+    def clock(self, t_ms: int) -> int:
+        """The device's own clock at `t_ms` (skewed during a clock-skew fault)."""
+        span = _inside(self.skew_spans, t_ms)
+        return t_ms + self.skews[span] if span else t_ms
+
+    def status(self, t_ms: int, online: bool) -> Publish:
+        dev, stamp = self.dev, self.clock(t_ms)
+        note = Note(dev.key, "status", dev.partner, (stamp,), online=online)
+        payload = payloads.status(online, stamp, dev.ts_style)
+        return Publish(t_ms, dev.key, self.status_topic, payload, True, note)
+
+    def telemetry(self, samples: list[Sample], dup: bool) -> Iterator[Publish]:
+        """One message of `samples`, sent at the last one's time (and its duplicate)."""
+        dev = self.dev
+        sent = samples[-1][0]
+        stamped = [(self.clock(t_ms), values) for t_ms, values in samples]
+        if self.senml:
+            payload = payloads.telemetry_senml(dev.id, self.metrics, stamped)
+        else:
+            first_ts, first_values = stamped[0]
+            payload = payloads.telemetry_json(first_ts, dev.ts_style, self.metrics, first_values)
+        note = Note(dev.key, "telemetry", dev.partner, tuple(stamp for stamp, _ in stamped))
+        yield Publish(sent, dev.key, self.telemetry_topic, payload, False, note)
+        if dup:
+            yield Publish(sent, dev.key, self.telemetry_topic, payload, False, _dup(note))
+
+    def connect(self, t_ms: int) -> Iterator[Action]:
+        """A (re)connect at `t_ms`: the connect with its Last Will, `online`, and a first
+        reading a few seconds later (sensor warm-up) unless its grid, an outage or the end
+        comes first."""
+        dev = self.dev
+        planned = next(((a, clean) for a, _, clean in self.outages if a > t_ms), None)
         # The will carries the planned drop time when one is planned, so it lands right in
         # accelerated and backfill runs; otherwise plain `offline`, stamped on receipt.
         will = b"offline"
-        if nxt is not None and not nxt[1]:
-            will = payloads.status(False, clock(nxt[0]), dev.ts_style)
-        yield Connect(t, dev.key, dev.partner, (status_topic, will))
-        yield status(t, True)
-        # Devices report a reading a few seconds after they (re)connect (sensor warm-up), then
-        # keep to their grid — unless a grid sample, an outage or the end comes first.
-        boot = t + warmup
-        next_grid = phase + math.ceil((t - phase) / interval) * interval
-        next_outage = next((a for a, _, _ in outages if a > t), end)
-        quiet = _inside(faults.silences, boot) is None
-        if quiet and next_grid > boot + 1000 and min(next_outage, end) > boot + 1000:
-            z = np.random.default_rng([seed, h, 2, boot]).standard_normal((1, 4))
+        if planned is not None and not planned[1]:
+            will = payloads.status(False, self.clock(planned[0]), dev.ts_style)
+        yield Connect(t_ms, dev.key, dev.partner, (self.status_topic, will))
+        yield self.status(t_ms, True)
+        boot = t_ms + self.warmup
+        next_grid = self.phase + math.ceil((t_ms - self.phase) / self.interval) * self.interval
+        next_outage = next((a for a, _, _ in self.outages if a > t_ms), self.end)
+        quiet = _inside(self.faults.silences, boot) is None
+        if quiet and next_grid > boot + 1000 and min(next_outage, self.end) > boot + 1000:
+            noise = np.random.default_rng([self.seed, dev.hash, 2, boot]).standard_normal((1, 4))
             times = np.array([boot], dtype=np.int64)
-            cols = device_values(dev.kind, times, z, p, interval / 1000)
-            yield from telemetry([(boot, tuple(float(c[0]) for c in cols))], False)
+            cols = device_values(dev.kind, times, noise, self.model, self.interval / 1000)
+            yield from self.telemetry([(boot, tuple(float(col[0]) for col in cols))], False)
 
-    def telemetry(samples: list[tuple[int, tuple[float, ...]]], dup: bool) -> Iterator[Publish]:
-        t_send = samples[-1][0]
-        stamped = [(clock(t), values) for t, values in samples]
-        if senml:
-            payload = payloads.telemetry_senml(dev.id, metrics, stamped)
-        else:
-            payload = payloads.telemetry_json(stamped[0][0], dev.ts_style, metrics, stamped[0][1])
-        note = Note(dev.key, "telemetry", dev.partner, tuple(t for t, _ in stamped))
-        msg = Publish(t_send, dev.key, telemetry_topic, payload, False, note)
-        yield msg
-        if dup:
-            yield Publish(t_send, dev.key, telemetry_topic, payload, False, _dup(note))
 
-    malformed = 0
-    down_until: int | None = None
-    if outages and outages[0][0] <= start:
-        down_until = outages.pop(0)[1]
+Sample = tuple[int, tuple[float, ...]]
+"""(time, one value per metric) of one reading."""
+
+
+def _connections(device: _Device) -> Iterator[Action]:
+    """Connect at the start (or at the end of an outage already under way), then for each
+    outage before the end: `offline` (clean) or the fired will (unclean) with the disconnect,
+    and the reconnect when the outage ends before the end of the run."""
+    dev, outages = device.dev, device.outages
+    if outages and outages[0][0] <= device.start:
+        back, outages = outages[0][1], outages[1:]
+        if back < device.end:
+            yield from device.connect(back)
     else:
-        yield from connect(start)
-    pending: list[tuple[int, tuple[float, ...]]] = []
-    n = _first_sample(start, phase, interval)
+        yield from device.connect(device.start)
+    for start, back, clean in outages:
+        if start >= device.end:
+            return
+        if clean:
+            yield device.status(start, False)
+        will = None if clean else _will(device.status(start, False))
+        yield Disconnect(start, dev.key, clean, will)
+        if back >= device.end:
+            return
+        yield from device.connect(back)
+
+
+def _readings(device: _Device) -> Iterator[Publish]:
+    """A reading at every grid time while connected and not silent, `batch` to a message (a
+    part-filled one sent before a disconnect, a malformed message or the end), a malformed
+    message instead of a reading at the scenario's rate."""
+    dev, faults, end = device.dev, device.faults, device.end
+    down = [(a, b) for a, b, _ in device.outages]
+    drops = [a for a, _, _ in device.outages]
+    next_drop = 0
+    malformed = 0
+    pending: list[Sample] = []
+    sample = _first_sample(device.start, device.phase, device.interval)
     while True:
-        chunk = n // CHUNK
-        z, dice = noise_chunk(seed, h, chunk)
-        times = phase + (chunk * CHUNK + np.arange(CHUNK, dtype=np.int64)) * interval
-        cols = [c.tolist() for c in device_values(dev.kind, times, z, p, interval / 1000)]
-        t_list = times.tolist()
-        for j in range(n - chunk * CHUNK, CHUNK):
-            t = t_list[j]
-            limit = min(t, end - 1)  # connection changes up to this sample, within the run
-            if down_until is not None and down_until <= limit:
-                yield from connect(down_until)
-                down_until = None
-            while outages and outages[0][0] <= limit:
-                if pending:
-                    yield from telemetry(pending, False)
+        chunk = sample // CHUNK
+        noise, dice = noise_chunk(device.seed, dev.hash, chunk)
+        offsets = chunk * CHUNK + np.arange(CHUNK, dtype=np.int64)
+        times = device.phase + offsets * device.interval
+        interval_s = device.interval / 1000
+        cols = [c.tolist() for c in device_values(dev.kind, times, noise, device.model, interval_s)]
+        time_list = times.tolist()
+        for k in range(sample - chunk * CHUNK, CHUNK):
+            t_ms = time_list[k]
+            if next_drop < len(drops) and drops[next_drop] <= min(t_ms, end - 1):
+                if pending:  # what is pending goes out before the connection drops
+                    yield from device.telemetry(pending, False)
                     pending = []
-                a, b, clean = outages.pop(0)
-                if clean:
-                    yield status(a, False)
-                yield Disconnect(a, dev.key, clean, None if clean else _will(status(a, False)))
-                if b <= limit:
-                    yield from connect(b)
-                else:
-                    down_until = b
-            if t >= end:
+                while next_drop < len(drops) and drops[next_drop] <= min(t_ms, end - 1):
+                    next_drop += 1
+            if t_ms >= end:
                 if pending:
-                    yield from telemetry(pending, False)
+                    yield from device.telemetry(pending, False)
                 return
-            if down_until is not None or _inside(faults.silences, t):
+            if _inside(down, t_ms) or _inside(faults.silences, t_ms):
                 continue
-            values = tuple(col[j] for col in cols)
-            roll = dice[j]
+            roll = dice[k]
             if roll[1] < faults.malformed_fraction:
                 if pending:
-                    yield from telemetry(pending, False)
+                    yield from device.telemetry(pending, False)
                     pending = []
                 reason = faults.malformed_reasons[malformed % len(faults.malformed_reasons)]
                 malformed += 1
+                stamp = device.clock(t_ms)
                 topic, payload = payloads.malformed_device(
-                    reason, root, dev, clock(t), metrics[0].name
+                    reason, device.root, dev, stamp, device.metrics[0].name
                 )
-                note = Note(dev.key, "telemetry", dev.partner, (clock(t),), reject=reason)
-                yield Publish(t, dev.key, topic, payload, False, note)
+                note = Note(dev.key, "telemetry", dev.partner, (stamp,), reject=reason)
+                yield Publish(t_ms, dev.key, topic, payload, False, note)
                 continue
-            pending.append((t, values))
-            if len(pending) >= batch:
-                yield from telemetry(pending, roll[0] < faults.duplicate_fraction)
+            pending.append((t_ms, tuple(col[k] for col in cols)))
+            if len(pending) >= device.batch:
+                yield from device.telemetry(pending, roll[0] < faults.duplicate_fraction)
                 pending = []
-        n = (chunk + 1) * CHUNK
+        sample = (chunk + 1) * CHUNK
 
 
 def _will(msg: Publish) -> Publish:
@@ -270,48 +312,49 @@ def _port_stream(world: World, port: SimPort) -> Iterator[Publish]:
     start = world.start_ms
     end = world.end_ms if world.end_ms is not None else 2**62
     faults = world.port_faults[port.key]
-    interval, h = port.interval_ms, port.hash
-    phase = phase_ms(seed, h, interval)
-    p = params(seed, h)
+    interval = port.interval_ms
+    phase = phase_ms(seed, port.hash, interval)
+    model = params(seed, port.hash)
     topic = f"{root}/_network/{port.switch}/{port.port}/counters"
     bytes_per_ms = port.capacity_mbps * 1e6 / 8 / 1000
-    c_in, c_out = initial_octets(seed, h)
+    c_in, c_out = initial_octets(seed, port.hash)
     prev: int | None = None
     malformed = 0
-    n = _first_sample(start, phase, interval)
+    sample = _first_sample(start, phase, interval)
     while True:
-        chunk = n // CHUNK
-        z, dice = noise_chunk(seed, h, chunk)
+        chunk = sample // CHUNK
+        noise, dice = noise_chunk(seed, port.hash, chunk)
         times = phase + (chunk * CHUNK + np.arange(CHUNK, dtype=np.int64)) * interval
-        f_in, f_out = (f.tolist() for f in port_fractions(times, z, p))
-        t_list = times.tolist()
-        for j in range(n - chunk * CHUNK, CHUNK):
-            t = t_list[j]
-            if t >= end:
+        f_in, f_out = (share.tolist() for share in port_fractions(times, noise, model))
+        time_list = times.tolist()
+        for k in range(sample - chunk * CHUNK, CHUNK):
+            t_ms = time_list[k]
+            if t_ms >= end:
                 return
             if prev is not None:
                 since = prev
-                i = bisect.bisect_right(faults.resets, t) - 1
-                if i >= 0 and faults.resets[i] > prev:
-                    since = faults.resets[i]  # rebooted: counting starts again from zero
+                reset = bisect.bisect_right(faults.resets, t_ms) - 1
+                if reset >= 0 and faults.resets[reset] > prev:
+                    since = faults.resets[reset]  # rebooted: counting starts again from zero
                     c_in = c_out = 0
-                carrying = (t - since) - _covered(faults.downs, since, t)
+                carrying = (t_ms - since) - _covered(faults.downs, since, t_ms)
                 # floor(share · capacity · time): never above the port's capacity
-                c_in = (c_in + int(f_in[j] * bytes_per_ms * carrying)) % U64
-                c_out = (c_out + int(f_out[j] * bytes_per_ms * carrying)) % U64
-            prev = t
-            up = _inside(faults.downs, t) is None
-            roll = dice[j]
+                c_in = (c_in + int(f_in[k] * bytes_per_ms * carrying)) % U64
+                c_out = (c_out + int(f_out[k] * bytes_per_ms * carrying)) % U64
+            prev = t_ms
+            up = _inside(faults.downs, t_ms) is None
+            roll = dice[k]
             if roll[1] < faults.malformed_fraction:
                 reason = faults.malformed_reasons[malformed % len(faults.malformed_reasons)]
                 malformed += 1
-                bad_topic, payload = payloads.malformed_port(reason, root, port, t)
-                note = Note(port.key, "counters", COLLECTOR, (t,), reject=reason)
-                yield Publish(t, COLLECTOR, bad_topic, payload, False, note)
+                bad_topic, payload = payloads.malformed_port(reason, root, port, t_ms)
+                note = Note(port.key, "counters", COLLECTOR, (t_ms,), reject=reason)
+                yield Publish(t_ms, COLLECTOR, bad_topic, payload, False, note)
                 continue
-            note = Note(port.key, "counters", COLLECTOR, (t,), octets=(c_in, c_out), up=up)
-            msg = Publish(t, COLLECTOR, topic, payloads.counters(t, c_in, c_out, up), False, note)
+            note = Note(port.key, "counters", COLLECTOR, (t_ms,), octets=(c_in, c_out), up=up)
+            payload = payloads.counters(t_ms, c_in, c_out, up)
+            msg = Publish(t_ms, COLLECTOR, topic, payload, False, note)
             yield msg
             if roll[0] < faults.duplicate_fraction:
-                yield Publish(t, COLLECTOR, topic, msg.payload, False, _dup(note))
-        n = (chunk + 1) * CHUNK
+                yield Publish(t_ms, COLLECTOR, topic, msg.payload, False, _dup(note))
+        sample = (chunk + 1) * CHUNK

@@ -4,19 +4,8 @@ Why v1 and not `influxdb-client`: Debian's InfluxDB is 1.6, which has no /api/v2
 is served by 1.x, 2.x (DBRP compat) and 3.x alike (SPEC). Errors are translated where they enter
 into three exceptions, each saying whether a retry can help.
 
-Write policy (after Telegraf's influxdb_v2 output; ingest/writer.py applies it):
-  2xx            stored
-  413            batch too large: split and retry the halves   -> StoreRejected
-  400, 422       bad data: split to find the refused points, which go to the dead-letter store
-                 while the rest is written                     -> StoreRejected
-  404            database not found: the writer creates the schema again and keeps the data
-                                                               -> StoreRejected (status 404)
-  401, 403       credentials wrong, or the login may not: fail loudly, drop nothing (the
-                 ingest spools)            -> StoreUnauthorized (403: StoreForbidden)
-  429, 502-504   overloaded: back off, honour Retry-After      -> StoreUnavailable
-  other 5xx      retry with backoff (1.6 answers bursts with 500 "error syncing wal" and may
-                 have stored the batch anyway, so every write must be safe to repeat)
-  no answer      retry with backoff                            -> StoreUnavailable
+The write policy (which `/write` answer means what, and what the writer does about it) is
+stated once, in timeseries/write_policy.py; `raise_for_write` applies it here.
 """
 
 from __future__ import annotations
@@ -28,6 +17,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from timeseries.write_policy import WriteAction, write_action
 
 ParamValue = str | int | float | bool
 
@@ -75,15 +66,16 @@ class Series:
 
 
 def raise_for_write(status: int, body: bytes, headers: Mapping[str, str]) -> None:
-    """Apply the write policy above to one `/write` response."""
-    if 200 <= status < 300:
+    """Apply the write policy (timeseries/write_policy.py) to one `/write` response."""
+    action = write_action(status)
+    if action is WriteAction.STORED:
         return
     message = _error_text(body) or f"HTTP {status}"
-    if status == 403:
-        raise StoreForbidden(f"InfluxDB refused the write to this login: {message}")
-    if status == 401:
+    if action is WriteAction.FAIL_LOUDLY:
+        if status == 403:
+            raise StoreForbidden(f"InfluxDB refused the write to this login: {message}")
         raise StoreUnauthorized(f"InfluxDB refused the credentials: {message}")
-    if status in (400, 404, 413, 422):
+    if action in (WriteAction.SPLIT, WriteAction.RECREATE_SCHEMA):
         raise StoreRejected(message, status)
     retry_after = _retry_after(headers.get("retry-after"))
     raise StoreUnavailable(f"InfluxDB answered {status}: {message}", retry_after)

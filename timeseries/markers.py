@@ -27,7 +27,11 @@ from dataclasses import dataclass, field
 from domain.timestamps import HOUR_NS
 
 MEASUREMENT = "touched"
-RP = "markers"
+"""Written to the `markers` retention policy (timeseries.schema.MARKERS_RP)."""
+WRITER = "writer"
+"""The tag naming the ingest process that wrote a marker (its WRITER_TAG)."""
+EVENTS = "events"
+"""The string field holding the entries."""
 MAX_FIELD_BYTES = 60_000
 """InfluxDB 1.x string fields hold at most 64 KiB."""
 _TIMES_PER_ENTRY = 2500
@@ -35,42 +39,56 @@ _TIMES_PER_ENTRY = 2500
 WRITER_TAG = os.urandom(4).hex()
 """Tells apart markers two ingest processes stamp at the same nanosecond."""
 
+# The heads of the raw points a marker reports (ingest/points.py writes them, tags sorted).
 _TELEMETRY = b"telemetry,"
 _STATUS = b"status,"
 _COUNTERS = b"counters,"
 _REJECTED = b"rejected,partner="
+_REJECTED_END = b",reason="
+_DEVICE_TAG = b"device="
+_PARTNER_TAG = b"partner="
+_ONLINE = b"online=1i"
+_UP = b"up=1i"
 
 
 class _Times:
-    __slots__ = ("first", "second")
+    __slots__ = ("down_times", "up_times")
 
     def __init__(self) -> None:
-        self.first: list[bytes] = []  # observations / `up` samples / rejected times
-        self.second: list[bytes] = []  # offline events / `down` samples
+        self.up_times: list[bytes] = []
+        """Observations (a device: telemetry, `online` status) or `up` samples (a port)."""
+        self.down_times: list[bytes] = []
+        """Offline events (a device) or `down` samples (a port)."""
 
 
 def touched_lines(body: bytes, now_ns: int) -> bytes:
     """The marker points for one batch body (empty when it touched nothing derived)."""
     devices: dict[bytes, _Times] = defaultdict(_Times)
     ports: dict[bytes, _Times] = defaultdict(_Times)
-    rejected: dict[bytes, _Times] = defaultdict(_Times)
+    rejected: dict[bytes, list[bytes]] = defaultdict(list)
+    # Locals, not globals, in the loop: one pass over every line of every batch.
+    telemetry, status, counters, dead = _TELEMETRY, _STATUS, _COUNTERS, _REJECTED
+    online, up, dead_end = _ONLINE, _UP, _REJECTED_END
+    telemetry_tags, status_tags, counters_tags = len(telemetry), len(status), len(counters)
+    dead_partner = len(dead)
     for point in body.split(b"\n"):
-        if point.startswith(_TELEMETRY):
-            devices[point[10 : point.index(b" ")]].first.append(point[point.rindex(b" ") + 1 :])
-        elif point.startswith(_STATUS):
-            head, fields, ts = point.split(b" ")
-            times = devices[head[7:]]
-            (times.first if fields == b"online=1i" else times.second).append(ts)
-        elif point.startswith(_COUNTERS):
-            head, fields, ts = point.split(b" ")
-            times = ports[head[9:]]
-            (times.first if fields.endswith(b"up=1i") else times.second).append(ts)
-        elif point.startswith(_REJECTED):
-            partner = point[17 : point.index(b",reason=")]
-            rejected[partner].first.append(point[point.rindex(b" ") + 1 :])
-    entries = [e for tags, t in devices.items() for e in _device_entry(tags, t)]
-    entries += [e for tags, t in ports.items() for e in _port_entry(tags, t)]
-    entries += [e for partner, t in rejected.items() for e in _rejected_entry(partner, t)]
+        if point.startswith(telemetry):
+            tags = point[telemetry_tags : point.index(b" ")]
+            devices[tags].up_times.append(point[point.rindex(b" ") + 1 :])
+        elif point.startswith(status):
+            head, fields, stamp = point.split(b" ")
+            times = devices[head[status_tags:]]
+            (times.up_times if fields == online else times.down_times).append(stamp)
+        elif point.startswith(counters):
+            head, fields, stamp = point.split(b" ")
+            times = ports[head[counters_tags:]]
+            (times.up_times if fields.endswith(up) else times.down_times).append(stamp)
+        elif point.startswith(dead):
+            partner = point[dead_partner : point.index(dead_end)]
+            rejected[partner].append(point[point.rindex(b" ") + 1 :])
+    entries = [e for tags, times in devices.items() for e in _device_entry(tags, times)]
+    entries += [e for tags, times in ports.items() for e in _port_entry(tags, times)]
+    entries += [e for partner, sent in rejected.items() for e in _rejected_entry(partner, sent)]
     return _points(entries, now_ns)
 
 
@@ -91,9 +109,11 @@ def _points(entries: list[bytes], stamp: int) -> bytes:
 
 
 def _point(entries: list[bytes], stamp: int) -> bytes:
-    return b'%s,writer=%s events="%s" %d' % (
+    return b'%s,%s=%s %s="%s" %d' % (
         MEASUREMENT.encode(),
+        WRITER.encode(),
         WRITER_TAG.encode(),
+        EVENTS.encode(),
         b";".join(entries),
         stamp,
     )
@@ -102,29 +122,29 @@ def _point(entries: list[bytes], stamp: int) -> bytes:
 def _device_entry(tags: bytes, times: _Times) -> list[bytes]:
     # `device=D,partner=P` (ingest/points.py sorts the tags)
     device, _, partner = tags.partition(b",")
-    return _entries(b"device|%s|%s" % (partner[8:], device[7:]), times.first, times.second)
+    head = b"device|%s|%s" % (partner[len(_PARTNER_TAG) :], device[len(_DEVICE_TAG) :])
+    return _entries(head, times.up_times, times.down_times)
 
 
 def _port_entry(tags: bytes, times: _Times) -> list[bytes]:
     # `[partner=P,]port=X,switch=S`; a port no partner owns has no partner tag
     found = dict(tag.partition(b"=")[::2] for tag in tags.split(b","))
     subject = b"%s/%s" % (found.get(b"switch", b""), found.get(b"port", b""))
-    return _entries(
-        b"port|%s|%s" % (found.get(b"partner", b""), subject), times.first, times.second
-    )
+    head = b"port|%s|%s" % (found.get(b"partner", b""), subject)
+    return _entries(head, times.up_times, times.down_times)
 
 
-def _rejected_entry(partner: bytes, times: _Times) -> list[bytes]:
-    hours = [str(h).encode() for h in sorted({int(t) // HOUR_NS * HOUR_NS for t in times.first})]
+def _rejected_entry(partner: bytes, sent: list[bytes]) -> list[bytes]:
+    hours = [str(h).encode() for h in sorted({int(t) // HOUR_NS * HOUR_NS for t in sent})]
     return _entries(b"rejected|%s|" % partner, hours, [])
 
 
-def _entries(head: bytes, first: list[bytes], second: list[bytes]) -> list[bytes]:
+def _entries(head: bytes, up_times: list[bytes], down_times: list[bytes]) -> list[bytes]:
     """One entry, or several when the times would not fit one field."""
     step = _TIMES_PER_ENTRY
     return [
-        b"%s|%s|%s" % (head, b",".join(first[k : k + step]), b",".join(second[k : k + step]))
-        for k in range(0, max(len(first), len(second), 1), step)
+        b"%s|%s|%s" % (head, b",".join(up_times[k : k + step]), b",".join(down_times[k : k + step]))
+        for k in range(0, max(len(up_times), len(down_times), 1), step)
     ]
 
 
@@ -133,24 +153,32 @@ class Touched:
     """One subject's events from the markers (decoded on the deriver's side)."""
 
     kind: str
+    """`device`, `port` or `rejected`."""
     partner: str
     subject: str
-    first: list[int] = field(default_factory=list)
-    second: list[int] = field(default_factory=list)
+    up_times: list[int] = field(default_factory=list)
+    """Observations (a device) or `up` samples (a port); a partner's rejections: the hours."""
+    down_times: list[int] = field(default_factory=list)
+    """Offline events (a device) or `down` samples (a port)."""
+
+    @property
+    def hours(self) -> list[int]:
+        """The hour starts of a `rejected` entry's dead letters."""
+        return self.up_times
 
 
 def parse_events(events: str) -> list[Touched]:
     """The entries of one marker's `events` field; the inverse of the packing above."""
     out = []
     for entry in events.split(";"):
-        kind, partner, subject, first, second = entry.split("|")
+        kind, partner, subject, up_times, down_times = entry.split("|")
         out.append(
             Touched(
                 kind,
                 partner,
                 subject,
-                [int(t) for t in first.split(",")] if first else [],
-                [int(t) for t in second.split(",")] if second else [],
+                [int(t) for t in up_times.split(",")] if up_times else [],
+                [int(t) for t in down_times.split(",")] if down_times else [],
             )
         )
     return out

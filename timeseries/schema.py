@@ -15,24 +15,12 @@ Raw data, in the `raw` retention policy (the database default), written by the i
 Every point's key is (measurement, tags, device timestamp), so a redelivered message overwrites
 itself instead of counting twice: that is what makes the ingest's retries safe to repeat.
 
-Markers, in `markers` (7 days): `touched` (kind, partner, subject), one point per device, port
-or partner a stored batch touched, stamped at write time (timeseries/markers.py).
+Markers, in `markers` (7 days): `touched`, what each stored batch touched, stamped at write
+time; their format has one owner, timeseries/markers.py.
 
-Derived data, in `derived` (kept forever: it is small), written by the deriver (derive/) from
-raw data and markers, so that a 30-day question reads a few hundred points, not millions:
-
-| measurement | tags                   | fields                         | one point per           |
-|-------------|------------------------|--------------------------------|-------------------------|
-| silence     | partner, kind, subject | since (int ns)                 | silence > T, at its end |
-| held        | partner, kind, subject | until (int ns; 0 = still down) | held-down run, at start |
-| marks       | partner, kind, subject | first, last, state_* (int ns)  | subject (at time 0)     |
-| traffic     | partner, subject       | in_octets, out_octets, deltas  | port × 5-minute bucket  |
-| activity    | partner, device        | messages, bytes                | device × hour           |
-| rejections  | partner                | rejected                       | partner × hour          |
-| progress    | (none)                 | cursor (int ns)                | the deriver (at time 0) |
-
-`kind` is `device` or `port`; a port's subject is `switch/port`. A record the deriver no longer
-holds true is overwritten with an empty one (since = until, until = start, deltas = 0).
+Derived data, in `derived` (kept forever: it is small), written by the deriver (derive/):
+silences, held-down runs, marks, traffic, activity, rejections and the deriver's progress.
+Their layout has one owner, timeseries/derived.py, which documents it.
 """
 
 from __future__ import annotations
@@ -41,6 +29,7 @@ from dataclasses import dataclass
 
 from timeseries.client import InfluxClient, StoreRejected
 
+# The retention policies, named here once (markers, derived records and readers import them).
 RAW_RP = "raw"
 DERIVED_RP = "derived"
 MARKERS_RP = "markers"

@@ -35,6 +35,9 @@ from domain.grants import valid_now
 from domain.registry import Registry
 from domain.timestamps import format_rfc3339
 from timeseries.client import AsyncInfluxClient, StoreError
+from timeseries.derived import CURSOR, PROGRESS
+from timeseries.markers import EVENTS
+from timeseries.markers import MEASUREMENT as MARKERS
 from timeseries.schema import DERIVED_RP, MARKERS_RP
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,8 @@ _FIGURES = (
 
 # Built from constants only, no value from a request in it.
 _DERIVE_PROGRESS = (
-    f'SELECT last("events") FROM "{MARKERS_RP}"."touched" WHERE time > now() - 1h; '  # noqa: S608
-    f'SELECT "cursor" FROM "{DERIVED_RP}"."progress"'
+    f'SELECT last("{EVENTS}") FROM "{MARKERS_RP}"."{MARKERS}" WHERE time > now() - 1h; '  # noqa: S608
+    f'SELECT "{CURSOR}" FROM "{DERIVED_RP}"."{PROGRESS}"'
 )
 
 

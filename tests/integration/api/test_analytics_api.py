@@ -21,15 +21,14 @@ from access.tokens import OPERATOR, PARTNER, TokenStore
 from core.processes import free_port
 from core.settings import Settings
 from derive.deriver import Deriver
+from domain.intervals import Interval, merge_intervals
 from domain.registry import Registry
 from domain.timestamps import format_rfc3339
 from domain.uptime import (
-    Interval,
     datetime_ns,
     device_availability,
     incidents,
     link_availability,
-    merge_intervals,
     partner_uptime_pct,
     timeout_ns,
 )

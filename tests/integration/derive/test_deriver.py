@@ -18,6 +18,7 @@ from domain.timestamps import NS_PER_S
 from domain.uptime import timeout_ns
 from domain.usage import BUCKET_NS, bucket_octets, port_deltas
 from tests.integration.raw_store import Store
+from timeseries import derived
 from timeseries.client import InfluxClient
 from timeseries.integers import as_int64
 
@@ -58,6 +59,9 @@ def counters(t: int, inb: int, outb: int, up: bool) -> str:
     return line("counters", tags, fields, t)
 
 
+ACTIVITY = f'"derived"."{derived.ACTIVITY}"'
+
+
 def records(client: InfluxClient, measurement: str, field: str, subject: str) -> dict[int, int]:
     q = f'SELECT "{field}" FROM "derived"."{measurement}" WHERE "subject" = $s'  # noqa: S608
     series = client.query(q, {"s": subject})[0]
@@ -65,12 +69,12 @@ def records(client: InfluxClient, measurement: str, field: str, subject: str) ->
 
 
 def silences_of(client: InfluxClient, subject: str) -> list[Silence]:
-    rows = records(client, "silence", "since", subject)
+    rows = records(client, derived.SILENCE, derived.SINCE, subject)
     return [Silence(since, until) for until, since in sorted(rows.items()) if since != until]
 
 
 def held_of(client: InfluxClient, subject: str) -> list[Held]:
-    rows = records(client, "held", "until", subject)
+    rows = records(client, derived.HELD, derived.UNTIL, subject)
     return [Held(start, until or None) for start, until in sorted(rows.items()) if until != start]
 
 
@@ -148,7 +152,7 @@ def test_hourly_activity_counts_every_message_in_its_hour(
     obs, off, points = device_stream()
     store.put([p for pts in points for p in pts])
     drain(deriver(influx_db, registry))
-    q = 'SELECT sum("messages"), sum("bytes") FROM "derived"."activity" WHERE "device" = $d'
+    q = f'SELECT sum("messages"), sum("bytes") FROM {ACTIVITY} WHERE "device" = $d'  # noqa: S608
     total = influx_db.query(q, {"d": DEVICE})[0][0].values[0]
     assert total[1:] == [len(obs) + len(off), 40 * len(obs) + 7 * len(off)]
 
@@ -183,14 +187,18 @@ def test_port_traffic_and_link_records_match_the_whole_stream(
     deltas = port_deltas(times, ins, outs, 1000)
     inbound = bucket_octets([deltas.inbound], 0, 2**62)
     outbound = bucket_octets([deltas.outbound], 0, 2**62)
-    got_in = {t: v for t, v in records(influx_db, "traffic", "in_octets", subject).items() if v}
-    stored = records(influx_db, "traffic", "deltas", subject)
+    got_in = {
+        t: v
+        for t, v in records(influx_db, derived.TRAFFIC, derived.IN_OCTETS, subject).items()
+        if v
+    }
+    stored = records(influx_db, derived.TRAFFIC, derived.DELTAS, subject)
     known = {t for t, n in stored.items() if n > 0}
     assert known == set(inbound.start_ns.tolist())
     assert got_in == {
         t: v for t, v in zip(inbound.start_ns.tolist(), inbound.octets.tolist(), strict=True) if v
     }
-    got_out = records(influx_db, "traffic", "out_octets", subject)
+    got_out = records(influx_db, derived.TRAFFIC, derived.OUT_OCTETS, subject)
     assert sum(got_out.values()) == int(outbound.octets.sum())
     kinds = [Kind.OBSERVATION if up else Kind.DOWN_SAMPLE for up in ups]
     whole = derive_spans(*sort_events(times, kinds), timeout_ns(60))
@@ -212,5 +220,5 @@ def test_rebuild_derives_everything_from_raw_data_alone(
     silences, held = expected_spans(obs, off)
     assert silences_of(influx_db, DEVICE) == silences
     assert held_of(influx_db, DEVICE) == held
-    q = 'SELECT sum("messages") FROM "derived"."activity" WHERE "device" = $d'
+    q = f'SELECT sum("messages") FROM {ACTIVITY} WHERE "device" = $d'  # noqa: S608
     assert influx_db.query(q, {"d": DEVICE})[0][0].values[0][1] == len(obs) + len(off)

@@ -19,6 +19,7 @@ import httpx
 import yaml
 
 from domain.timestamps import format_rfc3339
+from timeseries import derived
 from timeseries.client import InfluxClient
 
 MS = 1_000_000
@@ -68,7 +69,7 @@ def ingest_acked(metrics_url: str) -> int:
 def derived_up_to_date(influx: InfluxClient) -> bool:
     """Whether the deriver has processed the newest marker the ingest wrote."""
     markers = influx.query('SELECT last("events") FROM "markers"."touched"')[0]
-    progress = influx.query('SELECT "cursor" FROM "derived"."progress"')[0]
+    progress = influx.query(f'SELECT "cursor" FROM "derived"."{derived.PROGRESS}"')[0]  # noqa: S608
     if not markers or not progress:
         return False
     newest = int(markers[0].values[0][0])

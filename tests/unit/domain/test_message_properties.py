@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.messages import (
-    MAX_METRICS,
     REASONS,
     Counters,
     Message,
@@ -20,6 +19,7 @@ from domain.messages import (
     TelemetryBatch,
     parse_message,
 )
+from domain.payload_checks import MAX_METRICS
 from domain.registry import SLUG_RE
 from tests.unit.domain.messages_support import (
     COUNTERS,

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from domain.messages import (
-    MAX_METRICS,
     MAX_PAYLOAD_BYTES,
     REASONS,
     Counters,
     Status,
     Telemetry,
 )
+from domain.payload_checks import MAX_METRICS
 from tests.unit.domain.messages_support import (
     COUNTERS,
     NOW,

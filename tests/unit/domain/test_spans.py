@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.intervals import Interval
 from domain.spans import (
     Held,
     Kind,
@@ -21,7 +22,6 @@ from domain.spans import (
 )
 from domain.uptime import (
     Availability,
-    Interval,
     availability_from_spans,
     device_availability,
     link_availability,

@@ -11,17 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.intervals import Interval, clip_intervals, merge_intervals, subtract_intervals, total_ns
 from domain.registry import MaintenanceWindow
 from domain.uptime import (
-    Interval,
-    clip_intervals,
     datetime_ns,
     incidents,
-    merge_intervals,
     partner_uptime_pct,
-    subtract_intervals,
     timeout_ns,
-    total_ns,
     unknown_intervals,
 )
 from tests.unit.domain.uptime_support import (

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.intervals import Interval
 from domain.uptime import (
-    Interval,
     device_availability,
     incidents,
 )

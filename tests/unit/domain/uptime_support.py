@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from domain.intervals import Interval
 from domain.uptime import (
     Availability,
-    Interval,
     device_availability,
     link_availability,
 )

@@ -14,9 +14,9 @@ from domain.timestamps import format_rfc3339
 from simulators.feed import FeedWriter
 from simulators.models import phase_ms
 from simulators.simulation import dry_run
-from simulators.truth import (
+from simulators.truth import TruthBuilder
+from simulators.truth_rules import (
     Delta,
-    TruthBuilder,
     deltas,
     down_spans,
     incidents,

@@ -17,8 +17,37 @@ from timeseries.client import (
     parse_query_response,
     raise_for_write,
 )
+from timeseries.write_policy import WriteAction, write_action
 
 NO_HEADERS = Headers()
+
+
+# --- the policy table ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (200, WriteAction.STORED),
+        (204, WriteAction.STORED),
+        (400, WriteAction.SPLIT),
+        (413, WriteAction.SPLIT),
+        (422, WriteAction.SPLIT),
+        (404, WriteAction.RECREATE_SCHEMA),
+        (401, WriteAction.FAIL_LOUDLY),
+        (403, WriteAction.FAIL_LOUDLY),
+        (429, WriteAction.BACK_OFF),
+        (502, WriteAction.BACK_OFF),
+        (503, WriteAction.BACK_OFF),
+        (504, WriteAction.BACK_OFF),
+        (500, WriteAction.RETRY),
+        (501, WriteAction.RETRY),
+        (405, WriteAction.RETRY),
+        (None, WriteAction.RETRY),
+    ],
+)
+def test_each_write_answer_has_one_action(status: int | None, action: WriteAction) -> None:
+    assert write_action(status) is action
 
 
 # --- raise_for_write ---------------------------------------------------------------------

@@ -23,9 +23,9 @@ def decoded(body: bytes) -> dict[tuple[str, str, str], tuple[list[int], list[int
         assert match, point
         assert len(match[1]) <= MAX_FIELD_BYTES
         for t in parse_events(match[1].decode()):
-            first, second = out[(t.kind, t.partner, t.subject)]
-            first += t.first
-            second += t.second
+            up_times, down_times = out[(t.kind, t.partner, t.subject)]
+            up_times += t.up_times
+            down_times += t.down_times
     return dict(out)
 
 
