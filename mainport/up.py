@@ -137,15 +137,7 @@ class Stack:
         }
         sim_credentials: dict[str, tuple[str, str]] = {}
         if self.simulate:
-            sim_credentials[NETWORK_ACCOUNT] = (
-                account_username(NETWORK_ACCOUNT, "sim"),
-                store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
-            )
-            for partner in self.registry.partners:
-                sim_credentials[partner.id] = (
-                    account_username(partner.id, "sim"),
-                    store.issue(partner.id, label="sim", runtime=True),
-                )
+            sim_credentials = self._simulator_logins(store)
         grants = GrantLog(s.grants_file).active()
         write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir, grants)
 
@@ -179,15 +171,48 @@ class Stack:
         self._spawn("derive", ["derive"], env)
         self._spawn("api", ["api"], env)
         if self.simulate:
-            scenario = (
-                self.scenario or Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
-            )
+            scenario = self.scenario_file()
             sim_env = {**env, "MAINPORT_SIM_CREDENTIALS": json.dumps(sim_credentials)}
             self._spawn("simulator", ["simulate", str(scenario)], sim_env)
         say(
             f"Mainport is up: API and dashboard on http://{s.api_host}:{s.api_port}/ — "
             "get a token with `mainport token issue --operator`; Ctrl-C stops everything"
         )
+
+    def scenario_file(self) -> Path:
+        return self.scenario or Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
+
+    def _simulator_logins(self, store: AccountStore) -> dict[str, tuple[str, str]]:
+        """Run-time logins for the simulator: one device login per simulated device (the
+        broker binds client ids to logins, so each connection needs its own), `_network.sim`
+        for the collector, and a `partner.sim` gateway login as a fallback for devices whose
+        id cannot name a login."""
+        from access.broker import LABEL_RE
+        from domain.registry import RegistryError
+        from simulators.scenario import ScenarioError, load_scenario_file
+        from simulators.simulation import make_world
+
+        logins = {
+            NETWORK_ACCOUNT: (
+                account_username(NETWORK_ACCOUNT, "sim"),
+                store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
+            )
+        }
+        for partner in self.registry.partners:
+            logins[partner.id] = (
+                account_username(partner.id, "sim"),
+                store.issue(partner.id, label="sim", runtime=True),
+            )
+        try:
+            source = load_scenario_file(self.scenario_file())
+            world = make_world(source, self.registry, self.settings.mqtt_root)
+        except (ScenarioError, RegistryError) as exc:
+            raise StackError(f"scenario {self.scenario_file()}: {exc}") from None
+        for device in world.devices:
+            if LABEL_RE.fullmatch(device.id) and self.registry.partner(device.partner):
+                password = store.issue_device(device.partner, device.id, runtime=True)
+                logins[device.key] = (account_username(device.partner, device.id), password)
+        return logins
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         child = Child(

@@ -358,7 +358,7 @@ def test_provision_gives_the_ingest_account_the_password_from_the_environment(
 
     passwd = (tmp_path / "mosquitto" / "passwd").read_text().splitlines()
     hashes = dict(line.split(":", 1) for line in passwd)
-    assert set(hashes) == {"_ingest", "woonbron"}
+    assert set(hashes) == {"_admin", "_ingest", "woonbron"}  # _admin: access.dynsec
     salt = base64.b64decode(hashes["_ingest"].split("$")[3])
     password = REQUIRED_SECRETS["MAINPORT_MQTT_PASSWORD"]
     assert hash_password(password, salt=salt) == hashes["_ingest"]
