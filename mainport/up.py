@@ -35,6 +35,7 @@ from mainport.services import BrokerConfig, InfluxConfig, TlsListener, start_bro
 from timeseries.client import InfluxClient
 from timeseries.schema import ensure_schema
 
+DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "simulators/scenarios/demo.yaml"
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 300.0
 
@@ -83,6 +84,40 @@ def broker_tls(settings: Settings) -> TlsListener | None:
 
     files = ensure_local_tls(settings.tls_dir, [settings.mqtt_host, host or ""])
     return TlsListener(port, files.cert, files.key, host)
+
+
+def simulator_logins(
+    store: AccountStore, registry: Registry, scenario: Path, root: str
+) -> dict[str, tuple[str, str]]:
+    """Run-time logins for the simulator (MAINPORT_SIM_CREDENTIALS): one device login per
+    simulated device (the broker binds client ids to logins, so each connection needs its
+    own), `_network.sim` for the collector, and a `partner.sim` gateway login for devices whose
+    id cannot name a login. Also used by compose's simulator service."""
+    from access.broker import LABEL_RE
+    from domain.registry import RegistryError
+    from simulators.scenario import ScenarioError, load_scenario_file
+    from simulators.simulation import make_world
+
+    try:
+        world = make_world(load_scenario_file(scenario), registry, root)
+    except (ScenarioError, RegistryError) as exc:
+        raise StackError(f"scenario {scenario}: {exc}") from None
+    logins = {
+        NETWORK_ACCOUNT: (
+            account_username(NETWORK_ACCOUNT, "sim"),
+            store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
+        )
+    }
+    for partner in registry.partners:
+        logins[partner.id] = (
+            account_username(partner.id, "sim"),
+            store.issue(partner.id, label="sim", runtime=True),
+        )
+    for device in world.devices:
+        if LABEL_RE.fullmatch(device.id) and registry.partner(device.partner) is not None:
+            password = store.issue_device(device.partner, device.id, runtime=True)
+            logins[device.key] = (account_username(device.partner, device.id), password)
+    return logins
 
 
 @dataclass
@@ -137,7 +172,9 @@ class Stack:
         }
         sim_credentials: dict[str, tuple[str, str]] = {}
         if self.simulate:
-            sim_credentials = self._simulator_logins(store)
+            sim_credentials = simulator_logins(
+                store, self.registry, self.scenario_file(), self.settings.mqtt_root
+            )
         grants = GrantLog(s.grants_file).active()
         write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir, grants)
 
@@ -180,39 +217,7 @@ class Stack:
         )
 
     def scenario_file(self) -> Path:
-        return self.scenario or Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
-
-    def _simulator_logins(self, store: AccountStore) -> dict[str, tuple[str, str]]:
-        """Run-time logins for the simulator: one device login per simulated device (the
-        broker binds client ids to logins, so each connection needs its own), `_network.sim`
-        for the collector, and a `partner.sim` gateway login as a fallback for devices whose
-        id cannot name a login."""
-        from access.broker import LABEL_RE
-        from domain.registry import RegistryError
-        from simulators.scenario import ScenarioError, load_scenario_file
-        from simulators.simulation import make_world
-
-        logins = {
-            NETWORK_ACCOUNT: (
-                account_username(NETWORK_ACCOUNT, "sim"),
-                store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
-            )
-        }
-        for partner in self.registry.partners:
-            logins[partner.id] = (
-                account_username(partner.id, "sim"),
-                store.issue(partner.id, label="sim", runtime=True),
-            )
-        try:
-            source = load_scenario_file(self.scenario_file())
-            world = make_world(source, self.registry, self.settings.mqtt_root)
-        except (ScenarioError, RegistryError) as exc:
-            raise StackError(f"scenario {self.scenario_file()}: {exc}") from None
-        for device in world.devices:
-            if LABEL_RE.fullmatch(device.id) and self.registry.partner(device.partner):
-                password = store.issue_device(device.partner, device.id, runtime=True)
-                logins[device.key] = (account_username(device.partner, device.id), password)
-        return logins
+        return self.scenario or DEMO_SCENARIO
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         child = Child(

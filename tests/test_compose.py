@@ -279,7 +279,7 @@ def test_app_services_write_to_the_influx_database_that_influxdb_creates(
 
 def test_broker_publishes_only_ports_it_listens_on(services: dict[str, Service]) -> None:
     published = _container_ports(services["mosquitto"])
-    assert _setting_default("mqtt_port") in published
+    assert published == {_setting_default("mqtt_tls_port")}  # plain MQTT stays internal
     assert published <= _mosquitto_listener_ports()
 
 
@@ -362,8 +362,11 @@ def test_provision_gives_the_ingest_account_the_password_from_the_environment(
     salt = base64.b64decode(hashes["_ingest"].split("$")[3])
     password = REQUIRED_SECRETS["MAINPORT_MQTT_PASSWORD"]
     assert hash_password(password, salt=salt) == hashes["_ingest"]
-    acl = (tmp_path / "mosquitto" / "acl").read_text()
-    assert "user _ingest\ntopic read mainport/#\n" in acl
+    rights = json.loads((tmp_path / "mosquitto" / "dynamic-security.json").read_text())
+    ingest = next(r for r in rights["roles"] if r["rolename"] == "_ingest")
+    assert {"acltype": "subscribePattern", "topic": "$share/+/mainport/#", "allow": True} in (
+        ingest["acls"]
+    )
 
 
 class _Exec(Exception):
@@ -393,8 +396,11 @@ def test_simulator_mints_sim_logins_without_touching_partner_passwords(
     assert started.value.argv == ["mainport", "simulate", "/app/simulators/scenarios/demo.yaml"]
     logins = credentials_from_json(os.environ["MAINPORT_SIM_CREDENTIALS"])
     partners = load_registry(ROOT / "config" / "partners.yaml").partners
-    assert set(logins) == {"_network"} | {p.id for p in partners}
-    assert all(username == f"{scope}.sim" for scope, (username, _) in logins.items())
+    devices = {key for key in logins if "/" in key}  # one device login per simulated device
+    assert set(logins) - devices == {"_network"} | {p.id for p in partners}
+    assert devices
+    assert all(logins[key][0] == key.replace("/", ".") for key in devices)
+    assert all(logins[s][0] == f"{s}.sim" for s in set(logins) - devices)
     passwd = (tmp_path / "mosquitto" / "passwd").read_text()
     assert all(f"\n{username}:" in f"\n{passwd}" for username, _ in logins.values())
     assert {a.username: a.password_hash for a in store.load()}["woonbron"] == partner_hash
@@ -503,10 +509,10 @@ def test_broker_reads_the_auth_files_that_provision_writes_to_the_shared_volume(
     script = "\n".join(services["mosquitto"]["entrypoint"])
     assert f"src={broker_mount[1]}/mosquitto" in script
     assert "dst=/mosquitto/auth" in script
-    assert "for f in passwd acl;" in script
+    assert "install_auth passwd dynamic-security.json" in script
     directives = dict(_mosquitto_directives())
     assert directives["password_file"] == "/mosquitto/auth/passwd"
-    assert directives["acl_file"] == "/mosquitto/auth/acl"
+    assert directives["plugin_opt_config_file"] == "/mosquitto/auth/dynamic-security.json"
 
 
 # --- broker config -----------------------------------------------------------------------------
@@ -518,10 +524,31 @@ def test_broker_config_refuses_anonymous_clients() -> None:
     assert ("allow_anonymous", "true") not in directives
 
 
-def test_broker_config_authenticates_and_authorises_from_files() -> None:
+def test_broker_config_authenticates_from_the_file_and_authorises_by_the_plugin() -> None:
     keys = dict(_mosquitto_directives())
     assert keys.get("password_file")
-    assert keys.get("acl_file")
+    assert keys.get("plugin", "").endswith("mosquitto_dynamic_security.so")
+    assert "acl_file" not in keys  # it would grant every subscription (access/dynsec.py)
+
+
+def test_broker_config_binds_client_ids_on_every_listener_and_caps_packets() -> None:
+    directives = _mosquitto_directives()
+    listeners = [v for k, v in directives if k == "listener"]
+    assert sorted(listeners) == ["1883", "8883"]
+    assert [v for k, v in directives if k == "use_username_as_clientid"] == ["true", "true"]
+    assert dict(directives)["max_packet_size"] == str(64 * 1024 + 1024)
+
+
+def test_compose_publishes_only_tls_mqtt_and_the_api(services: dict[str, Service]) -> None:
+    published = {
+        name: [str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])]
+        for name, service in services.items()
+        if name != "grafana"
+    }
+    assert {name: ports for name, ports in published.items() if ports} == {
+        "mosquitto": ["8883"],
+        "api": ["8000"],
+    }
 
 
 def test_broker_config_persists_sessions_and_retained_messages() -> None:
