@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mainport.cli_access import credentials_app, grant_app, token_app
+from mainport.cli_access import credentials_app, device_app, grant_app, token_app
 from mainport.cli_common import (
     fail,
     load_partners,
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(token_app, name="token")
 app.add_typer(grant_app, name="grant")
+app.add_typer(device_app, name="device")
 
 
 @app.command()

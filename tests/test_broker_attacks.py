@@ -11,14 +11,16 @@ import socket
 import struct
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from access.broker import apply_access
-from tests.access_common import Session, barrier
-from tests.conftest import Broker
+from domain.registry import Registry
+from tests.access_common import Session, api_site, barrier
+from tests.conftest import Broker, Influx
 
 pytestmark = pytest.mark.integration
 
@@ -203,3 +205,25 @@ def test_revoking_one_login_disconnects_that_client_only(
     revoked.wait(lambda: bool(revoked.disconnects), "the revoked login disconnected")
     barrier(kept, gateway, f"mainport/{A}/rev-1/telemetry")
     assert kept.disconnects == [] and gateway.disconnects == []
+
+
+def test_device_login_cli_issues_a_login_that_publishes_as_that_device_only(
+    tmp_path: Path, influxd: Influx, registry: Registry
+) -> None:
+    with api_site(tmp_path, influxd.url, registry) as site:
+        issued = site.cli("device", "login", "aq-spuiboulevard")
+        password = issued.stdout.strip()
+        assert issued.stdout == password + "\n"  # the secret alone on stdout
+        login = f"{A}.aq-spuiboulevard"
+        assert login in issued.stderr
+        watcher = site.session(A)
+        watcher.subscribe(f"mainport/{A}/#")
+        device = Session(site.host, site.port, login, password)
+        assert device.connect() == "Success"
+        try:
+            assert device.publish(f"mainport/{A}/aq-merwekade/status", b"x") == "Not authorized"
+            barrier(device, watcher, f"mainport/{A}/aq-spuiboulevard/telemetry")
+        finally:
+            device.close()
+            watcher.close()
+        assert site.cli("device", "login", "no-such-device", check=False).returncode != 0
