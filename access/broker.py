@@ -55,7 +55,10 @@ from domain.registry import NETWORK, SLUG_RE, Registry
 
 INGEST_ACCOUNT = "_ingest"
 NETWORK_ACCOUNT = "_network"
-SERVICE_ACCOUNTS = (INGEST_ACCOUNT, NETWORK_ACCOUNT)
+# The retain guard (ingest/retained.py): reads everything, and may clear a retained message
+# anywhere under the root (it publishes empty retained messages only; see that module).
+RETAIN_ACCOUNT = "_retain"
+SERVICE_ACCOUNTS = (INGEST_ACCOUNT, NETWORK_ACCOUNT, RETAIN_ACCOUNT)
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 (a file name)
 # Extra logins of one scope are `scope.label` (e.g. `woonbron.sim`, `woonbron.gateway-2`).
 LABEL_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
@@ -133,6 +136,8 @@ def _rules(scope: str, registry: Registry, root: str) -> list[tuple[str, str]]:
         return [("read", f"{root}/#")]
     if scope == NETWORK_ACCOUNT:
         return [("readwrite", f"{root}/{NETWORK}/#")]
+    if scope == RETAIN_ACCOUNT:
+        return [("readwrite", f"{root}/#")]
     if registry.partner(scope) is None:
         return []
     return [("readwrite", f"{root}/{scope}/#")]
@@ -150,6 +155,8 @@ def login_rights(
         return read_only(f"{root}/#") + read_only(f"$share/+/{root}/#")
     if scope == NETWORK_ACCOUNT:
         return read_write(f"{root}/{NETWORK}/#")
+    if scope == RETAIN_ACCOUNT:
+        return read_write(f"{root}/#")
     if registry.partner(scope) is None:
         return []
     if account.device is not None:

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     # Where the ingest serves its Prometheus metrics on loopback; the API's /metrics appends them.
     ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
 
+    # The retain guard (ingest/retained.py): its login, and what the broker may retain for one
+    # partner. Far above one retained status per device; the broker caps each message at 65 KiB.
+    retain_username: str = "_retain"
+    retain_password: SecretStr | None = None
+    retain_max_messages: int = Field(10_000, ge=1)
+    retain_max_bytes: int = Field(64 * 1024**2, ge=64 * 1024)
+
     # Timeout T = grace_factor * I: three missed reports before a device counts as down, so one
     # lost message or a slow clock never opens an incident.
     grace_factor: float = Field(3.0, ge=1.0, le=100.0)

@@ -59,6 +59,20 @@ def ingest() -> None:
     raise typer.Exit(run_ingest(settings, settings.ingest_metrics_port))
 
 
+@app.command("retain-guard")
+def retain_guard() -> None:
+    """Keep each partner's retained messages on the broker within its budget."""
+    import logging
+
+    from core.processes import stop_on_signals
+    from ingest.retained import run_retain_guard
+
+    setup_logging()
+    settings = load_settings()
+    stop = stop_on_signals(logging.getLogger("mainport.retain-guard"))
+    raise typer.Exit(run_retain_guard(settings, stop))
+
+
 @app.command()
 def derive(
     rebuild: Annotated[

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from access.broker import (
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
+    RETAIN_ACCOUNT,
     AccountStore,
     account_username,
     write_broker_files,
@@ -169,6 +170,8 @@ class Stack:
         secrets_env = {
             "MAINPORT_MQTT_USERNAME": account_username(INGEST_ACCOUNT, "up"),
             "MAINPORT_MQTT_PASSWORD": store.issue(INGEST_ACCOUNT, label="up", runtime=True),
+            "MAINPORT_RETAIN_USERNAME": account_username(RETAIN_ACCOUNT, "up"),
+            "MAINPORT_RETAIN_PASSWORD": store.issue(RETAIN_ACCOUNT, label="up", runtime=True),
         }
         sim_credentials: dict[str, tuple[str, str]] = {}
         if self.simulate:
@@ -205,6 +208,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         }
         self._spawn("ingest", ["ingest"], env)
+        self._spawn("retain-guard", ["retain-guard"], env)
         self._spawn("derive", ["derive"], env)
         self._spawn("api", ["api"], env)
         if self.simulate:

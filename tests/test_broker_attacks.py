@@ -7,6 +7,7 @@ tests/access_common.py on barriers).
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import uuid
@@ -18,9 +19,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from access.broker import apply_access
+from core.processes import Child
 from domain.registry import Registry
 from tests.access_common import Session, api_site, barrier
-from tests.conftest import Broker, Influx
+from tests.conftest import PARTNERS_FILE, Broker, Influx, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -227,3 +229,45 @@ def test_device_login_cli_issues_a_login_that_publishes_as_that_device_only(
             device.close()
             watcher.close()
         assert site.cli("device", "login", "no-such-device", check=False).returncode != 0
+
+
+def _retained_under(broker: Broker, login: str, topic_filter: str) -> int:
+    """How many retained messages a fresh subscription to `topic_filter` gets."""
+    session = Session(broker.host, broker.port, login, broker.passwords[login])
+    assert session.connect() == "Success"
+    try:
+        session.subscribe(topic_filter)
+        # Retained messages follow the SUBACK; a live marker after them closes the count.
+        marker_topic = topic_filter.replace("#", "barrier")
+        barrier(session, session, marker_topic)
+        return sum(1 for t, p in session.received() if t != marker_topic and p)
+    finally:
+        session.close()
+
+
+def test_a_retained_flood_is_cut_back_to_the_partners_budget(
+    broker: Broker, sessions: Callable[..., Session], spawn: Callable[..., Child], tmp_path: Path
+) -> None:
+    broker.issue("_retain")
+    broker.issue(B, "late")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}
+    env |= {
+        "MAINPORT_PARTNERS_FILE": str(PARTNERS_FILE),
+        "MAINPORT_DATA_DIR": str(tmp_path),
+        "MAINPORT_MQTT_HOST": broker.host,
+        "MAINPORT_MQTT_PORT": str(broker.port),
+        "MAINPORT_RETAIN_PASSWORD": broker.passwords["_retain"],
+        "MAINPORT_RETAIN_MAX_MESSAGES": "5",
+        "PYTHONUNBUFFERED": "1",
+    }
+    spawn("retain-guard", ["retain-guard"], env)
+    b = sessions(B)
+    for n in range(30):
+        answer = b.publish(f"mainport/{B}/flood-{n}/status", b"x" * 1000, retain=True)
+        assert answer in ("Success", "No matching subscribers")  # both: accepted
+
+    wait_for(
+        lambda: _retained_under(broker, f"{B}.late", f"mainport/{B}/#") <= 5,
+        what="the broker retaining at most 5 messages of B",
+    )
+    assert _retained_under(broker, f"{B}.late", f"mainport/{B}/#") == 5  # the budget, kept
