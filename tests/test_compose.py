@@ -50,6 +50,7 @@ READ_OUTSIDE_SETTINGS = frozenset({"MAINPORT_SIM_CREDENTIALS"})
 # Values for the variables compose requires, as an operator would put them in .env.
 REQUIRED_SECRETS = {
     "MAINPORT_MQTT_PASSWORD": "test-ingest-mqtt-secret",
+    "MAINPORT_RETAIN_PASSWORD": "test-retain-guard-secret",
     "INFLUXDB_ADMIN_PASSWORD": "test-influx-admin-secret",
     "GRAFANA_ADMIN_PASSWORD": "test-grafana-admin-secret",
     "GRAFANA_INFLUX_PASSWORD": "test-grafana-influx-secret",
@@ -358,7 +359,7 @@ def test_provision_gives_the_ingest_account_the_password_from_the_environment(
 
     passwd = (tmp_path / "mosquitto" / "passwd").read_text().splitlines()
     hashes = dict(line.split(":", 1) for line in passwd)
-    assert set(hashes) == {"_admin", "_ingest", "woonbron"}  # _admin: access.dynsec
+    assert set(hashes) == {"_admin", "_ingest", "_retain", "woonbron"}  # _admin: access.dynsec
     salt = base64.b64decode(hashes["_ingest"].split("$")[3])
     password = REQUIRED_SECRETS["MAINPORT_MQTT_PASSWORD"]
     assert hash_password(password, salt=salt) == hashes["_ingest"]
