@@ -1,14 +1,21 @@
-"""Broker accounts: Mosquitto password and ACL files generated from the registry and grants.
+"""Broker accounts: Mosquitto's password file and the topic rights generated from the registry
+and grants.
 
 Only hashes are stored (Mosquitto's own `$7$` PBKDF2-SHA512 format, checked against the real
-broker in the tests). A partner account reads and writes `{root}/{partner}/#` only; the network
-collector writes `{root}/_network/#`; the ingest account reads everything. A data-sharing grant
-adds one read-only line for the grantee's accounts: the granted device's telemetry topic.
+broker in the tests). Kinds of login (SPEC, "Access on the broker"): a gateway login (`partner`
+or `partner.label`) reads and writes `{root}/{partner}/#`; a device login (`partner.device`)
+publishes only under `{root}/{partner}/{device}/#`; the network collector writes
+`{root}/_network/#`; each ingest replica (`_ingest`, `_ingest.name`) reads everything, also
+through the ingest's shared subscription. A data-sharing grant adds the granted device's
+telemetry topic, read-only, to the grantee's gateway logins. The broker takes every client id
+from the login's username (`use_username_as_clientid`), so no login can take over another's
+session or fire another's Last Will.
 
-Applying a change rewrites both files and sends the broker SIGHUP. Mosquitto 2.0 then re-reads
-them without dropping anyone: connected clients keep their session and subscriptions, the new
-ACL applies to the next message delivered, and a client whose password no longer verifies (a
-rotated or revoked login) is disconnected — all checked against the real broker in the tests.
+The rights are enforced by the dynamic-security plugin (access.dynsec says why not the ACL file,
+which is still rendered for comparison: `bench/broker_acl.py`). Applying a change rewrites the
+password file and sends the broker SIGHUP — Mosquitto 2.0 re-reads it without dropping anyone and
+disconnects a client whose password no longer verifies (a rotated or revoked login) — then sends
+the changed rights to the plugin as one batch of control commands.
 """
 
 from __future__ import annotations
@@ -26,6 +33,20 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from access.dynsec import (
+    ADMIN_ACCOUNT,
+    DYNSEC_FILE,
+    Acl,
+    ControlError,
+    admin_acls,
+    control_commands,
+    load_config,
+    read_only,
+    read_write,
+    render_dynsec,
+    roles_of,
+    send_commands,
+)
 from access.grants import GrantLog
 from core.files import locked, write_private
 from core.settings import Settings
@@ -34,7 +55,11 @@ from domain.registry import NETWORK, SLUG_RE, Registry
 
 INGEST_ACCOUNT = "_ingest"
 NETWORK_ACCOUNT = "_network"
-SERVICE_ACCOUNTS = (INGEST_ACCOUNT, NETWORK_ACCOUNT)
+# The retain guard (ingest/retained.py): reads everything, and may clear a retained message
+# anywhere under the root (it publishes empty retained messages only; see that module).
+RETAIN_ACCOUNT = "_retain"
+SERVICE_ACCOUNTS = (INGEST_ACCOUNT, NETWORK_ACCOUNT, RETAIN_ACCOUNT)
+ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 (a file name)
 # Extra logins of one scope are `scope.label` (e.g. `woonbron.sim`, `woonbron.gateway-2`).
 LABEL_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
@@ -64,6 +89,8 @@ class Account:
     issued_at: str
     # Run-time accounts are minted by `mainport up` for its own children and replaced each run.
     runtime: bool = False
+    # Set for a device login (`partner.device`): it publishes as that one device only.
+    device: str | None = None
 
 
 def account_username(scope: str, label: str | None = None) -> str:
@@ -104,13 +131,52 @@ def render_acl(
 
 
 def _rules(scope: str, registry: Registry, root: str) -> list[tuple[str, str]]:
+    """The ACL file's rules (the comparison baseline; it knows no device logins)."""
     if scope == INGEST_ACCOUNT:
         return [("read", f"{root}/#")]
     if scope == NETWORK_ACCOUNT:
         return [("readwrite", f"{root}/{NETWORK}/#")]
+    if scope == RETAIN_ACCOUNT:
+        return [("readwrite", f"{root}/#")]
     if registry.partner(scope) is None:
         return []
     return [("readwrite", f"{root}/{scope}/#")]
+
+
+def login_rights(
+    account: Account, registry: Registry, root: str, shared: dict[str, list[str]]
+) -> list[Acl]:
+    """What one login may publish, receive and subscribe to; [] for a partner no longer
+    registered. A subscription filter is allowed only inside these: with `$share/<group>/`
+    in front too, so a partner's own shared subscriptions stay possible while the ingest's
+    group on `{root}/#` is out of reach for everyone but an ingest login."""
+    scope = account.scope
+    if scope == INGEST_ACCOUNT:
+        return read_only(f"{root}/#") + read_only(f"$share/+/{root}/#")
+    if scope == NETWORK_ACCOUNT:
+        return read_write(f"{root}/{NETWORK}/#")
+    if scope == RETAIN_ACCOUNT:
+        return read_write(f"{root}/#")
+    if registry.partner(scope) is None:
+        return []
+    if account.device is not None:
+        return read_write(f"{root}/{scope}/{account.device}/#")
+    own = f"{root}/{scope}/#"
+    rights = read_write(own) + read_only(f"$share/+/{own}")
+    for topic in shared.get(scope, []):
+        rights += read_only(topic) + read_only(f"$share/+/{topic}")
+    return rights
+
+
+def desired_roles(
+    accounts: list[Account], registry: Registry, root: str, grants: Iterable[Grant] = ()
+) -> dict[str, list[Acl]]:
+    """Username → rights for every login that has any, plus the `_admin` control login."""
+    shared = shared_topics(grants, registry, root)
+    roles = {a.username: login_rights(a, registry, root, shared) for a in accounts}
+    roles = {name: acls for name, acls in roles.items() if acls}
+    roles[ADMIN_ACCOUNT] = admin_acls()
+    return roles
 
 
 def _by_name(account: Account) -> str:
@@ -146,6 +212,24 @@ class AccountStore:
             self.save([a for a in self.load() if a.username != username] + [account])
         return password
 
+    def issue_device(self, partner: str, device: str, *, runtime: bool = False) -> str:
+        """Create or rotate the device login `partner.device`; returns its password."""
+        if not LABEL_RE.fullmatch(device):
+            raise ValueError(f"{device!r} is not a device id for a login")
+        password = new_password()
+        account = Account(
+            username=account_username(partner, device),
+            scope=partner,
+            password_hash=hash_password(password),
+            issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            runtime=runtime,
+            device=device,
+        )
+        with locked(self.path):
+            kept = [a for a in self.load() if a.username != account.username]
+            self.save([*kept, account])
+        return password
+
     def revoke(self, username: str) -> bool:
         """Delete a login; False when there was none of that name."""
         with locked(self.path):
@@ -161,6 +245,23 @@ class AccountStore:
             self.save([a for a in self.load() if not a.runtime])
 
 
+def admin_password(broker_dir: Path) -> str:
+    """The `_admin` login's password (made on first use, 0600 beside the password file): the
+    one secret that may change the broker's rights at run time."""
+    path = broker_dir / ADMIN_PASSWORD_FILE
+    if not path.exists():
+        write_private(path, new_password())
+    return path.read_text().strip()
+
+
+def _render_files(
+    accounts: list[Account], registry: Registry, root: str, broker_dir: Path, grants: list[Grant]
+) -> None:
+    admin = Account(ADMIN_ACCOUNT, ADMIN_ACCOUNT, hash_password(admin_password(broker_dir)), "")
+    write_private(broker_dir / "passwd", render_password_file([*accounts, admin]))
+    write_private(broker_dir / "acl", render_acl(accounts, registry, root, grants))
+
+
 def write_broker_files(
     store: AccountStore,
     registry: Registry,
@@ -168,11 +269,13 @@ def write_broker_files(
     broker_dir: Path,
     grants: Iterable[Grant] = (),
 ) -> None:
-    """Render both files from the current accounts and grants; one writer at a time."""
+    """Render all files for a broker about to start; one writer at a time."""
+    grants = list(grants)
     with locked(broker_dir / "acl"):
         accounts = store.load()
-        write_private(broker_dir / "passwd", render_password_file(accounts))
-        write_private(broker_dir / "acl", render_acl(accounts, registry, root, grants))
+        _render_files(accounts, registry, root, broker_dir, grants)
+        roles = desired_roles(accounts, registry, root, grants)
+        write_private(broker_dir / DYNSEC_FILE, json.dumps(render_dynsec(roles), indent=1))
 
 
 def reload_broker(pid_file: Path) -> bool:
@@ -200,20 +303,28 @@ def _reload_fence(conf: Path) -> bool:
     connection's CONNECT is read in a later pass, so its CONNACK (a refusal: this CONNECT has no
     login) proves the reload is done — a revoked grant must not leak one more message.
     """
-    listener = next(
-        (line.split() for line in conf.read_text().splitlines() if line.startswith("listener ")),
-        None,
-    )
-    if listener is None or len(listener) < 2:
+    listener = _listener(conf)
+    if listener is None:
         return False
-    host = listener[2] if len(listener) > 2 else "127.0.0.1"
     connect = b"\x10\x1a\x00\x04MQTT\x04\x02\x00\x05\x00\x0emainport-fence"
     try:
-        with socket.create_connection((host, int(listener[1])), timeout=5) as sock:
+        with socket.create_connection(listener, timeout=5) as sock:
             sock.sendall(connect)
             return sock.recv(4)[:1] == b"\x20"  # CONNACK
     except (OSError, ValueError):
         return False
+
+
+def _listener(conf: Path) -> tuple[str, int] | None:
+    """The first listener of a generated config: (host, port)."""
+    try:
+        lines = conf.read_text().splitlines()
+    except OSError:
+        return None
+    words = next((line.split() for line in lines if line.startswith("listener ")), None)
+    if words is None or len(words) < 2 or not words[1].isdigit():
+        return None
+    return (words[2] if len(words) > 2 else "127.0.0.1", int(words[1]))
 
 
 def _runs_config(pid: int, conf: Path) -> bool:
@@ -236,14 +347,34 @@ def apply_access(
     root: str,
     broker_dir: Path,
     grants: Iterable[Grant],
+    endpoint: tuple[str, int] | None = None,
 ) -> bool:
-    """Write the broker files and reload a running broker; True when one was reloaded.
+    """Bring a broker in line with the accounts and grants; True when a running one was.
 
-    Without a pid file (the broker runs elsewhere, e.g. in its own container) the files are
-    still written; that broker picks them up by its own reload (docker/README.md).
+    The password file first (SIGHUP: rotated and revoked logins are disconnected), then the
+    rights through the dynamic-security plugin's control topic: the local broker's listener
+    when a pid file names it, else `endpoint` (the broker in its own container). With no broker
+    answering, the files are written for the next start.
     """
-    write_broker_files(store, registry, root, broker_dir, grants)
-    return reload_broker(broker_dir / "mosquitto.pid")
+    grants = list(grants)
+    with locked(broker_dir / "acl"):
+        accounts = store.load()
+        _render_files(accounts, registry, root, broker_dir, grants)
+        roles = desired_roles(accounts, registry, root, grants)
+        path = broker_dir / DYNSEC_FILE
+        reloaded = reload_broker(broker_dir / "mosquitto.pid")
+        target = _listener(broker_dir / "mosquitto.conf") if reloaded else endpoint
+        applied = False
+        if target is not None:
+            commands = control_commands(roles_of(load_config(path)), roles)
+            try:
+                send_commands(*target, admin_password(broker_dir), commands)
+                applied = True
+            except ControlError:
+                if reloaded:
+                    raise
+        write_private(path, json.dumps(render_dynsec(roles), indent=1))
+    return reloaded or applied
 
 
 def sync_broker(settings: Settings, registry: Registry) -> bool:
@@ -254,4 +385,5 @@ def sync_broker(settings: Settings, registry: Registry) -> bool:
         settings.mqtt_root,
         settings.broker_dir,
         GrantLog(settings.grants_file).active(),
+        (settings.mqtt_host, settings.mqtt_port),
     )

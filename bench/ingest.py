@@ -286,7 +286,8 @@ def main() -> None:
     registry = load_registry(partners_file)
     store = AccountStore(root / "accounts.json")
     passwords = {scope: store.issue(scope) for scope in (INGEST_ACCOUNT, *PARTNERS)}
-    broker_cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker")
+    # Many connections per login (publisher processes, ingest groups): client ids not bound.
+    broker_cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", bind_client_ids=False)
     if args.inflight:
         broker_cfg = dataclasses.replace(broker_cfg, max_inflight_messages=args.inflight)
     write_broker_files(store, registry, "mainport", broker_cfg.directory)

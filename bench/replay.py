@@ -102,7 +102,7 @@ def main() -> None:
         store = AccountStore(root / "accounts.json")
         scopes = ["_network", *(p.id for p in registry.partners)]
         creds = {scope: (scope, store.issue(scope)) for scope in scopes}
-        cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker")
+        cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", bind_client_ids=False)
         write_broker_files(store, registry, "mainport", cfg.directory)
         broker = start_broker(cfg, root / "log")
         try:

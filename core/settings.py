@@ -254,6 +254,27 @@ class Settings(BaseSettings):
         "/metrics appends them. Unset: no ingest metrics endpoint.",
     )
 
+    retain_username: str = Field(
+        "_retain",
+        description="The retain guard's broker login (ingest/retained.py): it sees every "
+        "retained message and clears a partner's past its budget.",
+    )
+    retain_password: SecretStr | None = Field(
+        None, description="Its password (`mainport up` issues one per run)."
+    )
+    retain_max_messages: int = Field(
+        10_000,
+        ge=1,
+        description="Retained messages the broker may hold for one partner: far above one "
+        "retained status per device.",
+    )
+    retain_max_bytes: int = Field(
+        64 * 1024**2,
+        ge=64 * 1024,
+        description="Bytes of retained messages the broker may hold for one partner (the broker "
+        "caps each message at 65 KiB).",
+    )
+
     grace_factor: float = Field(
         3.0,
         ge=1.0,

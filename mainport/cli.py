@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mainport.cli_access import credentials_app, grant_app, token_app
+from mainport.cli_access import credentials_app, device_app, grant_app, token_app
 from mainport.cli_common import (
     fail,
     load_partners,
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(token_app, name="token")
 app.add_typer(grant_app, name="grant")
+app.add_typer(device_app, name="device")
 
 
 @app.command()
@@ -100,6 +101,20 @@ def ingest() -> None:
     settings = load_settings()
     load_partners(settings)
     raise typer.Exit(run_ingest(settings, settings.ingest_metrics_port))
+
+
+@app.command("retain-guard")
+def retain_guard() -> None:
+    """Keep each partner's retained messages on the broker within its budget."""
+    import logging
+
+    from core.processes import stop_on_signals
+    from ingest.retained import run_retain_guard
+
+    setup_logging()
+    settings = load_settings()
+    stop = stop_on_signals(logging.getLogger("mainport.retain-guard"))
+    raise typer.Exit(run_retain_guard(settings, stop))
 
 
 @app.command()

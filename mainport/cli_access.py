@@ -19,6 +19,7 @@ from mainport.cli_common import (
 credentials_app = typer.Typer(help="Broker credentials (MQTT passwords).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 grant_app = typer.Typer(help="Data-sharing grants between partners.", no_args_is_help=True)
+device_app = typer.Typer(help="Registered devices.", no_args_is_help=True)
 
 
 @credentials_app.command("issue")
@@ -46,6 +47,44 @@ def credentials_issue(
     typer.echo(
         f"issued MQTT credentials: username {username!r}"
         + ("; running broker reloaded" if reloaded else ""),
+        err=True,
+    )
+    typer.echo(password)
+
+
+@device_app.command("login")
+def device_login(
+    device: Annotated[
+        str, typer.Argument(help="A registered device: DEVICE, or PARTNER/DEVICE if ambiguous")
+    ],
+) -> None:
+    """Create or rotate a device's own MQTT login `PARTNER.DEVICE` and print its password once,
+    alone on stdout. It may publish under the device's own topics only; rotating disconnects
+    the device still logged in with the old password."""
+    from access.broker import AccountStore, account_username
+
+    settings = load_settings()
+    registry = load_partners(settings)
+    partner_id, _, device_id = device.rpartition("/")
+    found = [
+        (p.id, d.id)
+        for p, d in registry.devices()
+        if d.id == device_id and partner_id in ("", p.id)
+    ]
+    if not found:
+        raise fail(f"no registered device {device!r} in {settings.partners_file}")
+    if len(found) > 1:
+        owners = ", ".join(f"{p}/{d}" for p, d in found)
+        raise fail(f"device {device!r} is ambiguous: say which one ({owners})")
+    ((partner_id, device_id),) = found
+    try:
+        password = AccountStore(settings.credentials_file).issue_device(partner_id, device_id)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    reloaded = sync_broker_or_fail(settings, registry)
+    typer.echo(
+        f"issued the device login {account_username(partner_id, device_id)!r}"
+        + ("; running broker updated" if reloaded else ""),
         err=True,
     )
     typer.echo(password)

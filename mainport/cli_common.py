@@ -53,12 +53,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON lines instead of 
 def sync_broker_or_fail(settings: Settings, registry: Registry) -> bool:
     """Broker files from logins and active grants; True when a running broker was reloaded."""
     from access.broker import sync_broker
+    from access.dynsec import ControlError
     from access.grants import GrantLogError
 
     try:
         return sync_broker(settings, registry)
     except GrantLogError as exc:
         raise fail(str(exc)) from None
+    except ControlError as exc:
+        raise fail(f"the login is stored, but the running broker did not take it: {exc}") from None
 
 
 def print_rows(rows: list[dict[str, object]], as_json: bool) -> None:

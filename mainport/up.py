@@ -27,6 +27,7 @@ import httpx
 from access.broker import (
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
+    RETAIN_ACCOUNT,
     AccountStore,
     account_username,
     write_broker_files,
@@ -132,6 +133,40 @@ def broker_tls(settings: Settings) -> TlsListener | None:
     return TlsListener(port, files.cert, files.key, host)
 
 
+def simulator_logins(
+    store: AccountStore, registry: Registry, scenario: Path, root: str
+) -> dict[str, tuple[str, str]]:
+    """Run-time logins for the simulator (MAINPORT_SIM_CREDENTIALS): one device login per
+    simulated device (the broker binds client ids to logins, so each connection needs its
+    own), `_network.sim` for the collector, and a `partner.sim` gateway login for devices whose
+    id cannot name a login. Also used by compose's simulator service."""
+    from access.broker import LABEL_RE
+    from domain.registry import RegistryError
+    from simulators.scenario import ScenarioError, load_scenario_file
+    from simulators.simulation import make_world
+
+    try:
+        world = make_world(load_scenario_file(scenario), registry, root)
+    except (ScenarioError, RegistryError) as exc:
+        raise StackError(f"scenario {scenario}: {exc}") from None
+    logins = {
+        NETWORK_ACCOUNT: (
+            account_username(NETWORK_ACCOUNT, "sim"),
+            store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
+        )
+    }
+    for partner in registry.partners:
+        logins[partner.id] = (
+            account_username(partner.id, "sim"),
+            store.issue(partner.id, label="sim", runtime=True),
+        )
+    for device in world.devices:
+        if LABEL_RE.fullmatch(device.id) and registry.partner(device.partner) is not None:
+            password = store.issue_device(device.partner, device.id, runtime=True)
+            logins[device.key] = (account_username(device.partner, device.id), password)
+    return logins
+
+
 @dataclass
 class Supervised:
     child: Child
@@ -185,18 +220,14 @@ class Stack:
         secrets_env = {
             "MAINPORT_MQTT_USERNAME": account_username(INGEST_ACCOUNT, "up"),
             "MAINPORT_MQTT_PASSWORD": store.issue(INGEST_ACCOUNT, label="up", runtime=True),
+            "MAINPORT_RETAIN_USERNAME": account_username(RETAIN_ACCOUNT, "up"),
+            "MAINPORT_RETAIN_PASSWORD": store.issue(RETAIN_ACCOUNT, label="up", runtime=True),
         }
         sim_credentials: dict[str, tuple[str, str]] = {}
         if self.simulate:
-            sim_credentials[NETWORK_ACCOUNT] = (
-                account_username(NETWORK_ACCOUNT, "sim"),
-                store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
+            sim_credentials = simulator_logins(
+                store, self.registry, self.scenario_file, self.settings.mqtt_root
             )
-            for partner in self.registry.partners:
-                sim_credentials[partner.id] = (
-                    account_username(partner.id, "sim"),
-                    store.issue(partner.id, label="sim", runtime=True),
-                )
         grants = GrantLog(s.grants_file).active()
         write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir, grants)
 
@@ -240,6 +271,7 @@ class Stack:
             env["MAINPORT_PARTNERS_FILE"] = str(partners)
         # Each child logs in to InfluxDB as its own role, with only that role's password.
         self._spawn("ingest", ["ingest"], {**env, **_influx_env(logins["writer"])})
+        self._spawn("retain-guard", ["retain-guard"], env)
         self._spawn("derive", ["derive"], {**env, **_influx_env(logins["deriver"])})
         self._spawn("api", ["api"], {**env, **_influx_env(logins["reader"])})
         if self.simulate:

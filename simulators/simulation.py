@@ -43,7 +43,9 @@ class SimulationError(RuntimeError):
 
 
 def credentials_from_json(text: str) -> dict[str, tuple[str, str]]:
-    """`{"scope": ["username", "password"], ...}` as MAINPORT_SIM_CREDENTIALS carries it."""
+    """`{"scope": ["username", "password"], ...}` as MAINPORT_SIM_CREDENTIALS carries it. A key
+    may also be one device's link, `partner/device`, for that device's own login: a broker that
+    binds client ids to logins holds one connection per login."""
     try:
         doc = json.loads(text)
         return {str(scope): (str(pair[0]), str(pair[1])) for scope, pair in doc.items()}
@@ -156,7 +158,7 @@ class Simulation:
         if catch_up and self.speed != 1:
             raise SimulationError("--catch-up is for real time (--speed 1)")
         self.catch_up = catch_up
-        scopes = {d.partner for d in self.world.devices} | (
+        scopes = {d.partner for d in self.world.devices if d.key not in credentials} | (
             {COLLECTOR} if self.world.ports else set()
         )
         missing = sorted(scopes - set(credentials))
@@ -276,7 +278,8 @@ class Simulation:
         elif isinstance(action, Connect):
             stats.connects += 1
             client_id = f"{self.client_prefix}-{action.link.replace('/', '-')}"
-            fleet.open(action.link, client_id, self.credentials[action.scope], action.will)
+            login = self.credentials.get(action.link) or self.credentials[action.scope]
+            fleet.open(action.link, client_id, login, action.will)
         elif isinstance(action, Disconnect):
             if action.clean:
                 fleet.close(action.link)

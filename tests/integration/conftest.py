@@ -24,7 +24,7 @@ from access.broker import (
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
     AccountStore,
-    reload_broker,
+    apply_access,
     write_broker_files,
 )
 from core.processes import Child, free_port
@@ -70,9 +70,9 @@ class Broker:
         return result[0] if result else "no answer"
 
     def reload(self) -> None:
-        """Rewrite the password and ACL files from the store and signal the broker (SIGHUP)."""
-        write_broker_files(self.store, self.registry, "mainport", self.directory)
-        assert reload_broker(self.directory / "mosquitto.pid")
+        """Apply the store to the running broker: passwords by SIGHUP, rights through the
+        dynamic-security plugin (access.broker.apply_access)."""
+        assert apply_access(self.store, self.registry, "mainport", self.directory, [])
 
     def wait_for_login(self, username: str, password: str, answer: str = "Success") -> None:
         """Block until the broker gives `answer` to this login: a reload has been applied once a
@@ -83,13 +83,18 @@ class Broker:
             f"the reloaded broker to answer {answer!r} to {username}",
         )
 
-    def issue(self, scope: str) -> str:
-        """Issue (or rotate) an account's password and reload the running broker; returns once
-        the new password logs in."""
-        password = self.store.issue(scope)
+    def issue(self, scope: str, label: str | None = None, *, device: str | None = None) -> str:
+        """Issue (or rotate) a login's password and apply it to the running broker; the login
+        is `scope`, `scope.label`, or the device login `scope.device`. Returns once the new
+        password logs in."""
+        if device is not None:
+            password = self.store.issue_device(scope, device)
+        else:
+            password = self.store.issue(scope, label=label)
         self.reload()
-        self.wait_for_login(scope, password)
-        self.passwords[scope] = password
+        username = f"{scope}.{device or label}" if device or label else scope
+        self.wait_for_login(username, password)
+        self.passwords[username] = password
         return password
 
     def client(self, scope: str, client_id: str = "", **kwargs: object) -> mqtt.Client:
@@ -109,16 +114,33 @@ class Influx:
         return InfluxClient(self.url, db)
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Iterator[Broker]:
-    root = tmp_path_factory.mktemp("mosquitto")
+def run_broker(root: Path, registry: Registry, *, bind_client_ids: bool) -> tuple[Broker, Child]:
+    """A broker with a login for every partner and service (see `broker`)."""
     store = AccountStore(root / "accounts.json")
     passwords = {scope: store.issue(scope) for scope in (INGEST_ACCOUNT, NETWORK_ACCOUNT)}
     passwords.update({p.id: store.issue(p.id) for p in registry.partners})
-    cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker")
+    cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", bind_client_ids=bind_client_ids)
     write_broker_files(store, registry, "mainport", cfg.directory)
     child = start_broker(cfg, root / "log")
-    yield Broker(cfg.host, cfg.port, cfg.directory, store, registry, passwords)
+    return Broker(cfg.host, cfg.port, cfg.directory, store, registry, passwords), child
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Iterator[Broker]:
+    """The broker the components' own tests share. Its rights are the production ones, but
+    client ids are not bound to logins: these tests open many connections with one login (a
+    simulated fleet per partner, an ingest and a watcher). The access tests use
+    `bound_broker`, configured exactly as `mainport up` and compose configure theirs."""
+    found, child = run_broker(tmp_path_factory.mktemp("mosquitto"), registry, bind_client_ids=False)
+    yield found
+    child.stop()
+
+
+@pytest.fixture(scope="module")
+def bound_broker(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Iterator[Broker]:
+    """A broker as in production: every client id is its login's username."""
+    found, child = run_broker(tmp_path_factory.mktemp("bound"), registry, bind_client_ids=True)
+    yield found
     child.stop()
 
 

@@ -86,12 +86,15 @@ def test_provision_gives_the_ingest_account_the_password_from_the_environment(
 
     passwd = (tmp_path / "mosquitto" / "passwd").read_text().splitlines()
     hashes = dict(line.split(":", 1) for line in passwd)
-    assert set(hashes) == {"_ingest", "woonbron"}
+    assert set(hashes) == {"_admin", "_ingest", "_retain", "woonbron"}  # _admin: access.dynsec
     salt = base64.b64decode(hashes["_ingest"].split("$")[3])
     password = REQUIRED_SECRETS["MAINPORT_MQTT_PASSWORD"]
     assert hash_password(password, salt=salt) == hashes["_ingest"]
-    acl = (tmp_path / "mosquitto" / "acl").read_text()
-    assert "user _ingest\ntopic read mainport/#\n" in acl
+    rights = json.loads((tmp_path / "mosquitto" / "dynamic-security.json").read_text())
+    ingest = next(r for r in rights["roles"] if r["rolename"] == "_ingest")
+    assert {"acltype": "subscribePattern", "topic": "$share/+/mainport/#", "allow": True} in (
+        ingest["acls"]
+    )
 
 
 # --- docker compose itself ---------------------------------------------------------------------

@@ -105,7 +105,9 @@ def run(influxd: Influx, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 
     accounts = AccountStore(data_dir / "secrets" / "mqtt-credentials.json")
     passwords = {s: accounts.issue(s) for s in (INGEST_ACCOUNT, NETWORK_ACCOUNT, *PARTNERS)}
-    cfg = BrokerConfig("127.0.0.1", free_port(), data_dir / "mosquitto")
+    # One login per partner for all its simulated devices: client ids not bound (test_up runs
+    # the simulator on device logins against a bound broker).
+    cfg = BrokerConfig("127.0.0.1", free_port(), data_dir / "mosquitto", bind_client_ids=False)
     write_broker_files(accounts, registry, "mainport", cfg.directory)
     influx = InfluxClient(influxd.url, f"test_{uuid.uuid4().hex[:12]}", timeout_s=60)
     ensure_schema(influx, "INF")

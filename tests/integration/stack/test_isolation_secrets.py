@@ -101,7 +101,12 @@ def test_a_demo_run_leaves_no_plaintext_secret_anywhere(tmp_path: Path) -> None:
             _child_environ(pids["ingest"])["MAINPORT_MQTT_PASSWORD"],
             *(password for _username, password in simulated.values()),
         ]
-        assert len(runtime) == 1 + 1 + 5  # the ingest, the network collector, five partners
+        # One device login per simulated device (the broker binds client ids to logins).
+        devices = [key for key in simulated if "/" in key]
+        assert devices
+        assert all(simulated[key][0] == key.replace("/", ".") for key in devices)
+        # The ingest, the network collector, five partners' gateways and the devices.
+        assert len(runtime) == 1 + 1 + 5 + len(devices)
 
         # Use every secret the way a partner or an operator would, and a few wrong ones.
         over_tls = Session("127.0.0.1", tls_port, B, rotated, ca_file=data / "tls" / "ca.crt")

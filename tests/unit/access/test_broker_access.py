@@ -17,11 +17,14 @@ from access.broker import (
     Account,
     AccountStore,
     account_username,
+    desired_roles,
     hash_password,
+    login_rights,
     render_acl,
     render_password_file,
     validate_scope,
 )
+from access.dynsec import admin_acls, control_commands, render_dynsec, roles_of
 from domain.registry import Registry, parse_registry
 
 # Known vector: `mosquitto_passwd` output for password "secret" with this salt.
@@ -253,3 +256,92 @@ def test_unknown_partner_is_refused(partners: Registry) -> None:
 def test_scope_that_is_not_a_slug_is_refused(scope: str, partners: Registry) -> None:
     with pytest.raises(ValueError, match="not a partner id"):
         validate_scope(scope, partners)
+
+
+# --- login_rights / control_commands (the dynamic-security plugin's side) -----------------------
+
+
+def test_a_device_login_may_publish_as_its_own_device_only(partners: Registry) -> None:
+    device = Account("woonbron.heat-1", "woonbron", "h", "t", device="heat-1")
+
+    rights = login_rights(device, partners, "mainport", {})
+
+    assert sorted({topic for _, topic in rights}) == ["mainport/woonbron/heat-1/#"]
+
+
+def test_only_ingest_logins_reach_the_shared_subscription_over_everything(
+    partners: Registry,
+) -> None:
+    logins = [
+        account("_ingest", INGEST_ACCOUNT),
+        account("_ingest.replica-2", INGEST_ACCOUNT),
+        account("woonbron", "woonbron"),
+        account("_network", NETWORK_ACCOUNT),
+    ]
+
+    roles = desired_roles(logins, partners, "mainport")
+
+    everything = ("subscribePattern", "$share/+/mainport/#")
+    assert [name for name, acls in roles.items() if everything in acls] == [
+        "_ingest",
+        "_ingest.replica-2",
+    ]
+    assert ("subscribePattern", "$share/+/mainport/woonbron/#") in roles["woonbron"]
+    assert all(kind != "publishClientSend" for kind, _ in roles["_ingest"])
+    assert roles["_admin"] == admin_acls()
+
+
+def test_a_partner_no_longer_registered_gets_no_login_in_the_plugin(partners: Registry) -> None:
+    roles = desired_roles([account("gone", "gone")], partners, "mainport")
+
+    assert set(roles) == {"_admin"}
+
+
+def test_control_commands_add_rights_before_taking_any_and_touch_only_changes() -> None:
+    old = {"a": {("publishClientReceive", "x/#")}, "gone": {("publishClientSend", "g/#")}}
+    new = {"a": [("publishClientReceive", "y/#")], "fresh": [("publishClientSend", "f/#")]}
+
+    commands = control_commands(old, new)
+
+    assert [(c["command"], c.get("rolename") or c.get("username")) for c in commands] == [
+        ("createRole", "fresh"),
+        ("createClient", "fresh"),
+        ("addRoleACL", "a"),
+        ("removeRoleACL", "a"),
+        ("deleteClient", "gone"),
+        ("deleteRole", "gone"),
+    ]
+    assert (
+        control_commands(
+            {"a": {("publishClientReceive", "y/#")}}, {"a": [("publishClientReceive", "y/#")]}
+        )
+        == []
+    )
+
+
+def test_rendered_config_round_trips_to_the_same_rights() -> None:
+    roles = {"a": [("subscribePattern", "x/#"), ("publishClientReceive", "x/#")], "b": []}
+
+    config = render_dynsec(roles)
+
+    assert roles_of(config) == {name: set(acls) for name, acls in roles.items()}
+    assert config["defaultACLAccess"] == {
+        "publishClientSend": False,
+        "publishClientReceive": False,
+        "subscribe": False,
+        "unsubscribe": True,
+    }
+    assert all("password" not in client for client in config["clients"])  # the file's job
+
+
+def test_device_login_is_stored_with_its_device(store: AccountStore) -> None:
+    store.issue_device("woonbron", "heat-1")
+
+    [stored] = store.load()
+    assert (stored.username, stored.scope, stored.device) == (
+        "woonbron.heat-1",
+        "woonbron",
+        "heat-1",
+    )
+    with pytest.raises(ValueError, match="not a device id"):
+        store.issue_device("woonbron", "Heat 1")

@@ -39,6 +39,7 @@ READ_OUTSIDE_SETTINGS = frozenset({"MAINPORT_SIM_CREDENTIALS"})
 # Values for the variables compose requires, as an operator would put them in .env.
 REQUIRED_SECRETS = {
     "MAINPORT_MQTT_PASSWORD": "test-ingest-mqtt-secret",
+    "MAINPORT_RETAIN_PASSWORD": "test-retain-guard-secret",
     "INFLUXDB_ADMIN_PASSWORD": "test-influx-admin-secret",
     "INFLUXDB_WRITE_PASSWORD": "test-influx-write-secret",
     "INFLUXDB_DERIVE_PASSWORD": "test-influx-derive-secret",

@@ -188,7 +188,7 @@ def test_apps_start_after_influx_setup_made_the_schema_and_users(
 
 def test_broker_publishes_only_ports_it_listens_on(services: dict[str, Service]) -> None:
     published = container_ports(services["mosquitto"])
-    assert setting_default("mqtt_port") in published
+    assert published == {setting_default("mqtt_tls_port")}  # plain MQTT stays internal
     assert published <= mosquitto_listener_ports()
 
 
@@ -245,8 +245,11 @@ def test_simulator_mints_sim_logins_without_touching_partner_passwords(
     assert started.value.argv == ["mainport", "simulate", "/app/simulators/scenarios/demo.yaml"]
     logins = credentials_from_json(os.environ["MAINPORT_SIM_CREDENTIALS"])
     partners = load_registry(ROOT / "config" / "partners.yaml").partners
-    assert set(logins) == {"_network"} | {p.id for p in partners}
-    assert all(username == f"{scope}.sim" for scope, (username, _) in logins.items())
+    devices = {key for key in logins if "/" in key}  # one device login per simulated device
+    assert set(logins) - devices == {"_network"} | {p.id for p in partners}
+    assert devices
+    assert all(logins[key][0] == key.replace("/", ".") for key in devices)
+    assert all(logins[s][0] == f"{s}.sim" for s in set(logins) - devices)
     passwd = (tmp_path / "mosquitto" / "passwd").read_text()
     assert all(f"\n{username}:" in f"\n{passwd}" for username, _ in logins.values())
     assert {a.username: a.password_hash for a in store.load()}["woonbron"] == partner_hash
@@ -351,7 +354,19 @@ def test_broker_reads_the_auth_files_that_provision_writes_to_the_shared_volume(
     script = "\n".join(services["mosquitto"]["entrypoint"])
     assert f"src={broker_mount[1]}/mosquitto" in script
     assert "dst=/mosquitto/auth" in script
-    assert "for f in passwd acl;" in script
+    assert "install_auth passwd dynamic-security.json" in script
     directives = dict(mosquitto_directives())
     assert directives["password_file"] == "/mosquitto/auth/passwd"
-    assert directives["acl_file"] == "/mosquitto/auth/acl"
+    assert directives["plugin_opt_config_file"] == "/mosquitto/auth/dynamic-security.json"
+
+
+def test_compose_publishes_only_tls_mqtt_and_the_api(services: dict[str, Service]) -> None:
+    published = {
+        name: [str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])]
+        for name, service in services.items()
+        if name != "grafana"
+    }
+    assert {name: ports for name, ports in published.items() if ports} == {
+        "mosquitto": ["8883"],
+        "api": ["8000"],
+    }

@@ -21,10 +21,26 @@ def test_broker_config_refuses_anonymous_clients() -> None:
     assert ("allow_anonymous", "true") not in directives
 
 
-def test_broker_config_authenticates_and_authorises_from_files() -> None:
+def test_broker_config_authenticates_from_the_file_and_authorises_by_the_plugin() -> None:
     keys = dict(mosquitto_directives())
     assert keys.get("password_file")
-    assert keys.get("acl_file")
+    assert keys.get("plugin", "").endswith("mosquitto_dynamic_security.so")
+    assert "acl_file" not in keys  # it would grant every subscription (access/dynsec.py)
+
+
+def test_broker_config_binds_client_ids_where_partners_connect_and_caps_packets() -> None:
+    directives = mosquitto_directives()
+    per_listener: dict[str, dict[str, str]] = {}
+    for key, value in directives:
+        if key == "listener":
+            current = per_listener.setdefault(value, {})
+        elif per_listener:
+            current[key] = value
+    assert sorted(per_listener) == ["1883", "8883"]
+    # 8883 is the one partners reach (1883 is not published: test below).
+    assert per_listener["8883"].get("use_username_as_clientid") == "true"
+    assert "certfile" in per_listener["8883"]
+    assert dict(directives)["max_packet_size"] == str(64 * 1024 + 1024)
 
 
 def test_broker_config_persists_sessions_and_retained_messages() -> None:
