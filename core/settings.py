@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.budgets import DEFAULT_LIMITS, Limits
 from domain.registry import SLUG_PATTERN
 
 Port = int
@@ -91,6 +92,20 @@ class Settings(BaseSettings):
     ingest_dead_letter_max_bytes: int = Field(64 * 1024**2, ge=64 * 1024)
     # Where the ingest serves its Prometheus metrics on loopback; the API's /metrics appends them.
     ingest_metrics_port: int | None = Field(None, ge=1, le=65535)
+    # Budgets per partner (domain/budgets.py), enforced by each ingest before InfluxDB; a
+    # partner's `budgets:` in the registry overrides them. Set where no real partner meets them:
+    # distinct metric names one device may ever use (a valid message carries up to 256) ...
+    ingest_budget_metrics_per_device: int = Field(
+        DEFAULT_LIMITS.metrics_per_device, ge=1, le=100_000
+    )
+    # ... devices a partner may publish as without listing them (SPEC auto-registration) ...
+    ingest_budget_auto_devices: int = Field(DEFAULT_LIMITS.auto_devices, ge=0, le=1_000_000)
+    # ... and its sustained message and byte rate, with a burst of `burst_s` seconds of it.
+    ingest_budget_messages_per_s: float = Field(DEFAULT_LIMITS.messages_per_s, gt=0, le=1_000_000)
+    ingest_budget_bytes_per_s: int = Field(
+        int(DEFAULT_LIMITS.bytes_per_s), ge=64 * 1024, le=10 * 1024**3
+    )
+    ingest_budget_burst_s: float = Field(DEFAULT_LIMITS.burst_s, ge=1.0, le=86_400.0)
 
     # Timeout T = grace_factor * I: three missed reports before a device counts as down, so one
     # lost message or a slow clock never opens an incident.
@@ -137,6 +152,16 @@ class Settings(BaseSettings):
             "password": self.influx_password.get_secret_value() if self.influx_password else None,
             "timeout_s": self.influx_timeout_s,
         }
+
+    def budget_limits(self) -> Limits:
+        """The default budgets of every partner (each may set its own in the registry)."""
+        return Limits(
+            metrics_per_device=self.ingest_budget_metrics_per_device,
+            auto_devices=self.ingest_budget_auto_devices,
+            messages_per_s=self.ingest_budget_messages_per_s,
+            bytes_per_s=self.ingest_budget_bytes_per_s,
+            burst_s=self.ingest_budget_burst_s,
+        )
 
     @property
     def tokens_file(self) -> Path:
