@@ -106,6 +106,8 @@ class Settings(BaseSettings):
         int(DEFAULT_LIMITS.bytes_per_s), ge=64 * 1024, le=10 * 1024**3
     )
     ingest_budget_burst_s: float = Field(DEFAULT_LIMITS.burst_s, ge=1.0, le=86_400.0)
+    # Ingest replicas sharing the subscription: each holds every partner to 1/N of its rate.
+    ingest_replicas: int = Field(1, ge=1, le=1000)
 
     # Timeout T = grace_factor * I: three missed reports before a device counts as down, so one
     # lost message or a slow clock never opens an incident.

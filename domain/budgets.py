@@ -25,6 +25,13 @@ InfluxDB, so it holds each partner to three budgets, checked in this order:
 Together these bound what one partner can add to InfluxDB's index: at most
 (listed + auto_devices) devices, each with at most metrics_per_device field keys.
 
+Several ingest replicas share the subscription, and each keeps its own budgets (no shared
+state on the hot path). The broker spreads every partner's messages evenly over them, so each
+takes 1/N of the rate budget (Settings `ingest_replicas`) and the sum holds. Devices and names
+are counted by each replica on its own: normal traffic reaches every replica with the same
+devices, but a flood of new ids can get up to N times those budgets past (each replica admits
+its own first ones); a restart brings each replica to the union InfluxDB holds.
+
 Pure: no I/O and no clock (the caller passes the time). One `Budgets` per ingest process, used
 from its MQTT thread only; `check` is on the hot path and costs a few dict look-ups when
 nothing is refused.
@@ -36,7 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from domain.messages import Rejected, Status, Telemetry, TelemetryBatch
+from domain.messages import MAX_PAYLOAD_BYTES, Rejected, Status, Telemetry, TelemetryBatch
 from domain.registry import Budgets as OwnBudgets
 from domain.registry import Registry
 
@@ -72,6 +79,16 @@ class Limits:
             messages_per_s=_pick(own.messages_per_s, self.messages_per_s),
             bytes_per_s=_pick(own.bytes_per_s, self.bytes_per_s),
             burst_s=self.burst_s,
+        )
+
+    def shared(self, replicas: int) -> Limits:
+        """One of `replicas` ingests' part: the broker hands each about 1/replicas of every
+        partner's messages (shared subscription, round robin), so each holds it to that part
+        of the rate. Devices and names cannot be split that way (see the module docstring)."""
+        return replace(
+            self,
+            messages_per_s=self.messages_per_s / replicas,
+            bytes_per_s=self.bytes_per_s / replicas,
         )
 
 
@@ -125,7 +142,9 @@ class _Partner:
         self.msg_per_ns = limits.messages_per_s / 1e9
         self.byte_per_ns = limits.bytes_per_s / 1e9
         self.msg_cap = self.msg_tokens = max(1.0, limits.messages_per_s * limits.burst_s)
-        self.byte_cap = self.byte_tokens = limits.bytes_per_s * limits.burst_s
+        # Room for the largest message SPEC allows, however small a replica's share.
+        byte_cap = max(float(MAX_PAYLOAD_BYTES), limits.bytes_per_s * limits.burst_s)
+        self.byte_cap = self.byte_tokens = byte_cap
         self.last_ns = 0
         self.letter_ns = -LETTER_EVERY_NS
         self.unlettered = 0
@@ -140,9 +159,10 @@ class Budgets:
         self._partners = {pid: _Partner(lim, listed.get(pid, ())) for pid, lim in limits.items()}
 
     @classmethod
-    def from_registry(cls, registry: Registry, defaults: Limits) -> Budgets:
+    def from_registry(cls, registry: Registry, defaults: Limits, replicas: int = 1) -> Budgets:
+        """Every registered partner's budgets, for one of `replicas` ingests."""
         return cls(
-            {p.id: defaults.resolve(p.budgets) for p in registry.partners},
+            {p.id: defaults.resolve(p.budgets).shared(replicas) for p in registry.partners},
             {p.id: [d.id for d in p.devices] for p in registry.partners},
         )
 

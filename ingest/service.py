@@ -166,7 +166,9 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
             settings.spool_dir, settings.ingest_client_id, settings.ingest_spool_max_bytes
         ),
     )
-    budgets = Budgets.from_registry(registry, settings.budget_limits())
+    budgets = Budgets.from_registry(
+        registry, settings.budget_limits(), replicas=settings.ingest_replicas
+    )
     try:  # before the first message: a restart must not hand out every budget again
         devices = seed_budgets(client, budgets, [p.id for p in registry.partners])
         log.info("budgets: %d devices already in InfluxDB", devices)
