@@ -149,6 +149,22 @@ class _Partner:
         self.letter_ns = -LETTER_EVERY_NS
         self.unlettered = 0
 
+    def take(self, size: int, now_ns: int) -> bool:
+        """Charge one message of `size` bytes to both buckets; False (nothing charged) when
+        either lacks room."""
+        elapsed = now_ns - self.last_ns
+        if elapsed > 0:  # a clock step back refills nothing, and takes nothing either
+            tokens = self.msg_tokens + elapsed * self.msg_per_ns
+            self.msg_tokens = tokens if tokens < self.msg_cap else self.msg_cap
+            tokens = self.byte_tokens + elapsed * self.byte_per_ns
+            self.byte_tokens = tokens if tokens < self.byte_cap else self.byte_cap
+            self.last_ns = now_ns
+        if self.msg_tokens < 1.0 or self.byte_tokens < size:
+            return False
+        self.msg_tokens -= 1.0
+        self.byte_tokens -= size
+        return True
+
 
 class Budgets:
     """Every partner's budgets and what it has used of them."""
@@ -197,17 +213,8 @@ class Budgets:
         state = self._partners.get(msg.partner)
         if state is None:
             return None
-        elapsed = now_ns - state.last_ns
-        if elapsed > 0:  # a clock step back refills nothing, and takes nothing either
-            tokens = state.msg_tokens + elapsed * state.msg_per_ns
-            state.msg_tokens = tokens if tokens < state.msg_cap else state.msg_cap
-            tokens = state.byte_tokens + elapsed * state.byte_per_ns
-            state.byte_tokens = tokens if tokens < state.byte_cap else state.byte_cap
-            state.last_ns = now_ns
-        if state.msg_tokens < 1.0 or state.byte_tokens < size:
+        if not state.take(size, now_ns):
             return _rate_limited(state, msg, now_ns)
-        state.msg_tokens -= 1.0
-        state.byte_tokens -= size
         known = state.devices.get(msg.device)
         if known is None:
             known = _admit_device(state, msg.device)
@@ -224,6 +231,14 @@ class Budgets:
             return _new_names(state, known, msg, list(dict.fromkeys(names)))
         return None
 
+    def check_rejected(self, msg: Rejected, size: int, now_ns: int) -> Refusal | None:
+        """The rate budget for a message the parser rejected: its dead letter is a point in
+        InfluxDB too, so a flood of bad messages is held to the same rate as good ones."""
+        state = self._partners.get(msg.partner)
+        if state is None or state.take(size, now_ns):
+            return None
+        return _rate_limited(state, msg, now_ns)
+
 
 def _admit_device(state: _Partner, device: str) -> set[str] | None:
     if device not in state.listed:
@@ -234,7 +249,7 @@ def _admit_device(state: _Partner, device: str) -> set[str] | None:
     return known
 
 
-def _rate_limited(state: _Partner, msg: Checked, now_ns: int) -> Refusal:
+def _rate_limited(state: _Partner, msg: Checked | Rejected, now_ns: int) -> Refusal:
     if now_ns - state.letter_ns < LETTER_EVERY_NS:
         state.unlettered += 1
         return Refusal(RATE_LIMITED, None, None)
@@ -294,7 +309,7 @@ def _telemetry_without(msg: Telemetry, refused: set[str]) -> Telemetry | None:
     return replace(msg, metrics=metrics, units=units)
 
 
-def _ts(msg: Checked) -> int:
+def _ts(msg: Checked | Rejected) -> int | None:
     return msg.items[0].ts_ns if isinstance(msg, TelemetryBatch) else msg.ts_ns
 
 

@@ -62,11 +62,18 @@ class Pipeline:
             msg = parse_message(
                 topic, payload, received_ns, root=self.root, known_partners=self.known_partners
             )
-            if isinstance(msg, _BUDGETED) and (
-                refused := self.budgets.check(msg, len(payload), received_ns)
-            ):
-                lines = self._over_budget(msg.partner, refused, topic, payload, received_ns)
-            elif not isinstance(msg, Rejected):
+            if isinstance(msg, _BUDGETED):
+                refused = self.budgets.check(msg, len(payload), received_ns)
+                if refused is None:
+                    lines = message_lines(msg, topic, payload, received_ns, self.port_owner)
+                else:
+                    lines = self._over_budget(msg.partner, refused, topic, payload, received_ns)
+            elif isinstance(msg, Rejected):
+                # Its dead letter is a point too: held to the partner's rate like the rest.
+                refused = self.budgets.check_rejected(msg, len(payload), received_ns)
+                if refused is not None:
+                    lines = self._over_budget(msg.partner, refused, topic, payload, received_ns)
+            else:
                 lines = message_lines(msg, topic, payload, received_ns, self.port_owner)
         except Exception as exc:  # a bug must cost one message, not the ingest
             log.exception("could not process a message on %s", topic)

@@ -19,7 +19,7 @@ from domain.budgets import (
     Limits,
     Refusal,
 )
-from domain.messages import Status, Telemetry, TelemetryBatch
+from domain.messages import Rejected, Status, Telemetry, TelemetryBatch
 from domain.registry import Budgets as OwnBudgets
 from domain.registry import RegistryError, parse_registry
 
@@ -330,3 +330,14 @@ def test_each_of_n_replicas_takes_its_share_of_the_rate() -> None:
 def test_a_largest_message_always_fits_a_small_byte_share() -> None:
     book = budgets(replace(ROOMY, bytes_per_s=65_536, burst_s=1).shared(4))
     assert book.check(tm("listed", "a"), 64 * 1024, T0) is None
+
+
+def test_messages_the_parser_rejected_are_held_to_the_same_rate() -> None:
+    book = budgets(replace(ROOMY, messages_per_s=1, burst_s=2))
+    bad = Rejected(P, "malformed_json", "not usable JSON")
+    assert book.check_rejected(bad, 10, T0) is None
+    assert book.check(tm("listed", "a"), 10, T0) is None  # one bucket for both
+    refused = book.check_rejected(bad, 10, T0)
+    assert refused is not None and refused.reason == RATE_LIMITED
+    assert refused.rejected is not None and refused.rejected.ts_ns is None
+    assert book.check_rejected(replace(bad, partner="_unknown"), 10, T0) is None
