@@ -10,9 +10,10 @@ InfluxDB, so it holds each partner to three budgets, checked in this order:
 1. rate — messages and payload bytes per second, each a token bucket holding `burst_s`
    seconds of the rate. The ingest is one shared subscriber: it cannot slow one partner down
    without stalling all (the broker hands it everyone's messages on one connection), so past
-   the burst a message is refused (`rate_limited`), not queued. A flood would otherwise write
-   itself into InfluxDB as dead letters, so only the first refused message per partner and
-   second is kept as one; the others are counted (its detail says how many).
+   the burst a message is refused (`rate_limited`), not queued. Messages the parser rejected
+   count too (their dead letters are points as well). A flood would otherwise write itself
+   into InfluxDB as dead letters, so only the first refused message per partner and second
+   is kept as one; the others are counted (its detail says how many).
 2. devices — a device id not in the registry is auto-registered while the partner has fewer
    than `auto_devices` of them; past that its messages are refused (`too_many_devices`).
    Listed and already known devices are always accepted.
@@ -99,8 +100,8 @@ DEFAULT_LIMITS = Limits(
     bytes_per_s=1024**2,
     burst_s=60.0,
 )
-"""Where no real partner gets near (the largest here sends ~1 message/s from a few devices
-with a dozen metrics each); Settings `ingest_budget_*` and the registry override them."""
+"""Where no real partner gets near: the registry's devices report every 30-300 s with a
+handful of metrics each. Settings `ingest_budget_*` and the registry override them."""
 
 
 @dataclass(frozen=True, slots=True)
