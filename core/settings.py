@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     ingest_budget_metrics_per_device: int = Field(
         DEFAULT_LIMITS.metrics_per_device, ge=1, le=100_000
     )
+    # ... distinct metric names all of a partner's devices may use together ...
+    ingest_budget_metric_names: int = Field(DEFAULT_LIMITS.metric_names, ge=1, le=1_000_000)
     # ... devices a partner may publish as without listing them (SPEC auto-registration) ...
     ingest_budget_auto_devices: int = Field(DEFAULT_LIMITS.auto_devices, ge=0, le=1_000_000)
     # ... and its sustained message and byte rate, with a burst of `burst_s` seconds of it.
@@ -159,6 +161,7 @@ class Settings(BaseSettings):
         """The default budgets of every partner (each may set its own in the registry)."""
         return Limits(
             metrics_per_device=self.ingest_budget_metrics_per_device,
+            metric_names=self.ingest_budget_metric_names,
             auto_devices=self.ingest_budget_auto_devices,
             messages_per_s=self.ingest_budget_messages_per_s,
             bytes_per_s=self.ingest_budget_bytes_per_s,

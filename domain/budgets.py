@@ -17,14 +17,16 @@ InfluxDB, so it holds each partner to three budgets, checked in this order:
 2. devices — a device id not in the registry is auto-registered while the partner has fewer
    than `auto_devices` of them; past that its messages are refused (`too_many_devices`).
    Listed and already known devices are always accepted.
-3. metric names — each device may use at most `metrics_per_device` distinct names. Names it
-   already has are always accepted; new names past the budget are refused
-   (`too_many_metric_names`), while the rest of the same message is stored ("valid data
-   beside it is kept"): one noisy firmware update then costs the new fields, not the
-   device's readings.
+3. metric names — each device may use at most `metrics_per_device` distinct names, and all
+   of a partner's devices together at most `metric_names` (the field keys of the shared
+   `telemetry` measurement are the union over every partner). Names a device already has are
+   always accepted; new names past a budget are refused (`too_many_metric_names`), while the
+   rest of the same message is stored ("valid data beside it is kept"): one noisy firmware
+   update then costs the new fields, not the device's readings.
 
 Together these bound what one partner can add to InfluxDB's index: at most
-(listed + auto_devices) devices, each with at most metrics_per_device field keys.
+(listed + auto_devices) devices, each with at most metrics_per_device field keys, drawn from
+at most metric_names names.
 
 Several ingest replicas share the subscription, and each keeps its own budgets (no shared
 state on the hot path). The broker spreads every partner's messages evenly over them, so each
@@ -67,6 +69,7 @@ class Limits:
     """One partner's budgets, resolved (`resolve`: its own where set, else the defaults)."""
 
     metrics_per_device: int
+    metric_names: int
     auto_devices: int
     messages_per_s: float
     bytes_per_s: float
@@ -76,6 +79,7 @@ class Limits:
         """These limits as defaults, overridden by a partner's `budgets:` in the registry."""
         return Limits(
             metrics_per_device=_pick(own.metrics_per_device, self.metrics_per_device),
+            metric_names=_pick(own.metric_names, self.metric_names),
             auto_devices=_pick(own.auto_devices, self.auto_devices),
             messages_per_s=_pick(own.messages_per_s, self.messages_per_s),
             bytes_per_s=_pick(own.bytes_per_s, self.bytes_per_s),
@@ -95,6 +99,7 @@ class Limits:
 
 DEFAULT_LIMITS = Limits(
     metrics_per_device=256,  # a valid message carries up to 256 (domain/messages.py)
+    metric_names=1024,
     auto_devices=100,
     messages_per_s=500.0,
     bytes_per_s=1024**2,
@@ -131,6 +136,7 @@ class _Partner:
         "msg_cap",
         "msg_per_ns",
         "msg_tokens",
+        "names",
         "unlettered",
     )
 
@@ -139,6 +145,8 @@ class _Partner:
         self.listed = frozenset(listed)
         self.devices: dict[str, set[str]] = {}
         """Devices seen (listed or auto-registered) → the metric names each has used."""
+        self.names: set[str] = set()
+        """Every metric name any of the partner's devices has used."""
         self.auto = 0
         self.msg_per_ns = limits.messages_per_s / 1e9
         self.byte_per_ns = limits.bytes_per_s / 1e9
@@ -197,6 +205,7 @@ class Budgets:
             if device not in state.listed:
                 state.auto += 1
         known.update(names)
+        state.names.update(known)
 
     def limits(self, partner: str) -> Limits | None:
         state = self._partners.get(partner)
@@ -274,22 +283,37 @@ def _too_many_devices(state: _Partner, msg: Checked) -> Refusal:
 
 
 def _new_names(state: _Partner, known: set[str], msg: Checked, names: list[str]) -> Refusal | None:
-    """Admit the message's new names while the device's budget lasts, in message order."""
-    new = [name for name in names if name not in known]
-    room = max(0, state.limits.metrics_per_device - len(known))
-    known.update(new[:room])
-    refused = set(new[room:])
+    """Admit the message's new names, in message order, while the device's budget and (for a
+    name none of the partner's devices has used) the partner's last."""
+    limits = state.limits
+    device_room = limits.metrics_per_device - len(known)
+    partner_room = limits.metric_names - len(state.names)
+    refused: list[str] = []
+    for name in names:
+        if name in known:
+            continue
+        shared = name in state.names
+        if device_room > 0 and (shared or partner_room > 0):
+            known.add(name)
+            device_room -= 1
+            if not shared:
+                state.names.add(name)
+                partner_room -= 1
+        else:
+            refused.append(name)
     if not refused:
         return None
-    shown = ", ".join(name for name in new[room:][:5]) + (", …" if len(refused) > 5 else "")
-    detail = (
-        f"device {msg.device!r} has its budget of {state.limits.metrics_per_device} metric "
-        f"names: {len(refused)} new refused ({shown})"
+    budget = (
+        f"device {msg.device!r} has its budget of {limits.metrics_per_device} metric names"
+        if device_room <= 0
+        else f"{msg.partner} has its budget of {limits.metric_names} metric names"
     )
+    shown = ", ".join(refused[:5]) + (", …" if len(refused) > 5 else "")
+    detail = f"{budget}: {len(refused)} new refused ({shown})"
     if len(detail) > _MAX_DETAIL:
         detail = detail[: _MAX_DETAIL - 1] + "…"
     rejected = Rejected(msg.partner, TOO_MANY_METRIC_NAMES, detail, _ts(msg))
-    return Refusal(TOO_MANY_METRIC_NAMES, _without(msg, refused), rejected)
+    return Refusal(TOO_MANY_METRIC_NAMES, _without(msg, set(refused)), rejected)
 
 
 def _without(msg: Checked, refused: set[str]) -> Checked | None:

@@ -59,6 +59,7 @@ class Budgets(_Strict):
     platform default (Settings `ingest_budget_*`). Bounds keep a typo from switching one off."""
 
     metrics_per_device: int | None = Field(None, ge=1, le=100_000)
+    metric_names: int | None = Field(None, ge=1, le=1_000_000)
     auto_devices: int | None = Field(None, ge=0, le=1_000_000)
     messages_per_s: float | None = Field(None, gt=0, le=1_000_000)
     # At least one message of the largest size SPEC allows (64 KiB) per second.

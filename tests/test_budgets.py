@@ -27,7 +27,12 @@ P = "woonbron"
 S = 1_000_000_000
 T0 = 1_800_000_000 * S
 ROOMY = Limits(
-    metrics_per_device=3, auto_devices=2, messages_per_s=1e6, bytes_per_s=1e9, burst_s=60
+    metrics_per_device=3,
+    metric_names=100,
+    auto_devices=2,
+    messages_per_s=1e6,
+    bytes_per_s=1e9,
+    burst_s=60,
 )
 
 
@@ -94,6 +99,21 @@ def test_new_names_past_the_budget_are_refused_and_the_rest_kept() -> None:
     assert book.check(tm("listed", "c", "b", "a"), 10, T0) is None
     whole = book.check(tm("listed", "x"), 10, T0)
     assert whole is not None and whole.kept is None and whole.rejected is not None
+
+
+def test_a_partners_devices_share_its_budget_of_distinct_names() -> None:
+    limits = replace(ROOMY, metrics_per_device=10, metric_names=4)
+    book = budgets(limits, listed=("d1", "d2", "d3"))
+    assert book.check(tm("d1", "a", "b", "c"), 10, T0) is None
+    assert book.check(tm("d2", "a", "b", "c"), 10, T0) is None  # the same names: free
+    refused = book.check(tm("d3", "a", "x", "y"), 10, T0)
+    assert refused is not None and isinstance(refused.kept, Telemetry)
+    assert list(refused.kept.metrics) == ["a", "x"]
+    assert refused.rejected is not None
+    assert "woonbron has its budget of 4 metric names: 1 new refused (y)" in (
+        refused.rejected.detail
+    )
+    assert book.check(tm("d1", "x"), 10, T0) is None  # used by another device: no new name
 
 
 def test_units_of_refused_names_go_with_them() -> None:
@@ -259,12 +279,14 @@ NAMES = st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=6, unique=Tru
 @given(
     st.lists(st.tuples(DEVICES, NAMES), max_size=60),
     st.integers(1, 4),
+    st.integers(1, 6),
     st.integers(0, 3),
 )
 def test_no_partner_ever_gets_past_its_device_and_name_budgets(
-    messages: list[tuple[str, list[str]]], per_device: int, auto: int
+    messages: list[tuple[str, list[str]]], per_device: int, names_budget: int, auto: int
 ) -> None:
-    book = budgets(replace(ROOMY, metrics_per_device=per_device, auto_devices=auto))
+    limits = replace(ROOMY, metrics_per_device=per_device, metric_names=names_budget)
+    book = budgets(replace(limits, auto_devices=auto))
     stored: dict[str, set[str]] = {}
     for device, names in messages:
         before = set(stored.get(device, set()))
@@ -278,6 +300,7 @@ def test_no_partner_ever_gets_past_its_device_and_name_budgets(
         if refused is not None:
             assert refused.rejected is not None  # never rate-limited here: always a letter
     assert all(len(names) <= per_device for names in stored.values())
+    assert len(set().union(*stored.values())) <= names_budget
     assert len(set(stored) - {"listed"}) <= auto
 
 
