@@ -23,6 +23,7 @@ from core.influx_logins import (
     Role,
     load_logins,
 )
+from domain.budgets import DEFAULT_LIMITS, Limits
 from domain.registry import SLUG_PATTERN
 
 Port = int
@@ -253,6 +254,54 @@ class Settings(BaseSettings):
         description="Where the ingest serves its Prometheus metrics on loopback; the API's "
         "/metrics appends them. Unset: no ingest metrics endpoint.",
     )
+    ingest_budget_metrics_per_device: int = Field(
+        DEFAULT_LIMITS.metrics_per_device,
+        ge=1,
+        le=100_000,
+        description="Budget per partner (domain/budgets.py), enforced by each ingest before "
+        "InfluxDB; a partner's `budgets:` in the registry overrides it: distinct metric names "
+        "one device may ever use (a valid message carries up to 256).",
+    )
+    ingest_budget_metric_names: int = Field(
+        DEFAULT_LIMITS.metric_names,
+        ge=1,
+        le=1_000_000,
+        description="Budget: distinct metric names all of a partner's devices may use together "
+        "(InfluxDB's field keys are shared by all partners).",
+    )
+    ingest_budget_auto_devices: int = Field(
+        DEFAULT_LIMITS.auto_devices,
+        ge=0,
+        le=1_000_000,
+        description="Budget: devices a partner may publish as without listing them (SPEC "
+        "auto-registration).",
+    )
+    ingest_budget_messages_per_s: float = Field(
+        DEFAULT_LIMITS.messages_per_s,
+        gt=0,
+        le=1_000_000,
+        description="Budget: a partner's sustained message rate; past its burst, messages are "
+        "refused (rate_limited), not queued: one shared ingest cannot slow one partner alone.",
+    )
+    ingest_budget_bytes_per_s: int = Field(
+        int(DEFAULT_LIMITS.bytes_per_s),
+        ge=64 * 1024,
+        le=10 * 1024**3,
+        description="Budget: a partner's sustained payload bytes per second.",
+    )
+    ingest_budget_burst_s: float = Field(
+        DEFAULT_LIMITS.burst_s,
+        ge=1.0,
+        le=86_400.0,
+        description="The rate budgets' bucket holds this many seconds of the rate (the burst).",
+    )
+    ingest_replicas: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Ingest replicas sharing the subscription: each holds every partner to 1/N "
+        "of its rate budget.",
+    )
 
     retain_username: str = Field(
         "_retain",
@@ -355,6 +404,17 @@ class Settings(BaseSettings):
     def influx_logins_file(self) -> Path:
         """The local stack's InfluxDB logins (plaintext, 0600: InfluxDB needs the password)."""
         return self.data_dir / "secrets" / "influxdb-logins.json"
+
+    def budget_limits(self) -> Limits:
+        """The default budgets of every partner (each may set its own in the registry)."""
+        return Limits(
+            metrics_per_device=self.ingest_budget_metrics_per_device,
+            metric_names=self.ingest_budget_metric_names,
+            auto_devices=self.ingest_budget_auto_devices,
+            messages_per_s=self.ingest_budget_messages_per_s,
+            bytes_per_s=self.ingest_budget_bytes_per_s,
+            burst_s=self.ingest_budget_burst_s,
+        )
 
     @property
     def tokens_file(self) -> Path:

@@ -54,11 +54,24 @@ class Port(_Strict):
         return (self.switch, self.port)
 
 
+class Budgets(_Strict):
+    """A partner's own ingest budgets (domain/budgets.py); a field left out takes the
+    platform default (Settings `ingest_budget_*`). Bounds keep a typo from switching one off."""
+
+    metrics_per_device: int | None = Field(None, ge=1, le=100_000)
+    metric_names: int | None = Field(None, ge=1, le=1_000_000)
+    auto_devices: int | None = Field(None, ge=0, le=1_000_000)
+    messages_per_s: float | None = Field(None, gt=0, le=1_000_000)
+    # At least one message of the largest size SPEC allows (64 KiB) per second.
+    bytes_per_s: int | None = Field(None, ge=64 * 1024, le=10 * 1024**3)
+
+
 class Partner(_Strict):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     devices: tuple[Device, ...] = ()
     ports: tuple[Port, ...] = ()
+    budgets: Budgets = Budgets()
 
     @model_validator(mode="after")
     def _consistent(self) -> Partner:

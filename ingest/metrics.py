@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from domain.budgets import Budgets
 
 
 class MessageCounts(Collector):
@@ -53,6 +55,45 @@ def message_counts(partners: Iterable[str]) -> MessageCounts:
             _message_counts.received.setdefault(partner, 0)
             _message_counts.accepted.setdefault(partner, 0)
     return _message_counts
+
+
+class BudgetUse(Collector):
+    """How much of its budget of auto-registered devices each partner uses, read at scrape
+    time (nothing is counted on the hot path). Refusals are `mainport_ingest_rejected` with
+    reason rate_limited, too_many_devices or too_many_metric_names."""
+
+    def __init__(self, budgets: Budgets) -> None:
+        self.budgets = budgets
+
+    def collect(self) -> Iterator[Metric]:
+        used = GaugeMetricFamily(
+            "mainport_ingest_budget_auto_devices",
+            "Auto-registered (unlisted) devices per partner, as this ingest knows them",
+            labels=["partner"],
+        )
+        limit = GaugeMetricFamily(
+            "mainport_ingest_budget_auto_devices_limit",
+            "Budget of auto-registered devices per partner",
+            labels=["partner"],
+        )
+        for partner, count in self.budgets.auto_devices().items():
+            used.add_metric([partner], count)
+            if (limits := self.budgets.limits(partner)) is not None:
+                limit.add_metric([partner], limits.auto_devices)
+        yield used
+        yield limit
+
+
+_budget_use: BudgetUse | None = None
+
+
+def watch_budgets(budgets: Budgets) -> None:
+    """Export `budgets` (the process's one; a later call replaces the earlier)."""
+    global _budget_use
+    if _budget_use is None:
+        _budget_use = BudgetUse(budgets)
+        REGISTRY.register(_budget_use)
+    _budget_use.budgets = budgets
 
 
 REJECTED = Counter(

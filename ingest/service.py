@@ -11,10 +11,12 @@ from prometheus_client import start_http_server
 
 from core.processes import stop_on_signals
 from core.settings import Settings
+from domain.budgets import DEFAULT_LIMITS, Budgets, Refusal
 from domain.lineprotocol import line
-from domain.messages import UNKNOWN, Rejected, parse_message
+from domain.messages import UNKNOWN, Rejected, Status, Telemetry, TelemetryBatch, parse_message
 from domain.registry import NETWORK, Registry, load_registry
 from ingest import metrics
+from ingest.budgets import seed_budgets
 from ingest.deadletters import INTERNAL_ERROR, DeadLetterFile
 from ingest.points import dead_letter, dead_letter_line, message_lines
 from ingest.spool import Spool, SpoolLocked, adopt_orphans
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 # Heartbeats let the analytics tell "the platform could not receive" from "the device was
 # silent": a gap in them is unknown time, never downtime blamed on a partner.
 HEARTBEAT_S = 15.0
+_BUDGETED = (Telemetry, TelemetryBatch, Status)
 
 
 class Pipeline:
@@ -40,6 +43,7 @@ class Pipeline:
         writer: BatchWriter,
         client_id: str,
         dead_letters: DeadLetterFile | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.root = root
         self.client_id = client_id
@@ -47,21 +51,38 @@ class Pipeline:
         self.dead_letters = dead_letters
         self.known_partners: Mapping[str, object] = registry.by_id
         self.port_owner = {key: p.id for key, p in registry.port_owner.items()}
+        self.budgets = budgets or Budgets.from_registry(registry, DEFAULT_LIMITS)
         counts = metrics.message_counts((*self.known_partners, NETWORK, UNKNOWN))
         self._received = counts.received
         self._accepted = counts.accepted
 
     def handle(self, topic: str, payload: bytes, token: AckToken | None) -> None:
         received_ns = time.time_ns()
+        refused: Refusal | None = None
         try:
             msg = parse_message(
                 topic, payload, received_ns, root=self.root, known_partners=self.known_partners
             )
-            if not isinstance(msg, Rejected):
+            if isinstance(msg, _BUDGETED):
+                refused = self.budgets.check(msg, len(payload), received_ns)
+                if refused is None:
+                    lines = message_lines(msg, topic, payload, received_ns, self.port_owner)
+                else:
+                    lines = self._over_budget(msg.partner, refused, topic, payload, received_ns)
+            elif isinstance(msg, Rejected):
+                # Its dead letter is a point too: held to the partner's rate like the rest.
+                refused = self.budgets.check_rejected(msg, len(payload), received_ns)
+                if refused is not None:
+                    lines = self._over_budget(msg.partner, refused, topic, payload, received_ns)
+            else:
                 lines = message_lines(msg, topic, payload, received_ns, self.port_owner)
         except Exception as exc:  # a bug must cost one message, not the ingest
             log.exception("could not process a message on %s", topic)
             msg = Rejected(UNKNOWN, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:200])
+            refused = None
+        if refused is not None:
+            self.writer.submit(lines, token)
+            return
         partner = getattr(msg, "partner", None) or NETWORK
         # Label values stay a fixed set: a slug nobody registered must not mint new series.
         if partner not in self._received:
@@ -76,6 +97,24 @@ class Pipeline:
         else:
             self._accepted[partner] += 1
         self.writer.submit(lines, token)
+
+    def _over_budget(
+        self, partner: str, refused: Refusal, topic: str, payload: bytes, received_ns: int
+    ) -> list[str]:
+        """The points of a message a budget refused (all or part of): what it kept, and its
+        dead letter unless only counted. The partner is a registered one (budgeted)."""
+        self._received[partner] += 1
+        metrics.REJECTED.labels(partner, refused.reason).inc()
+        lines: list[str] = []
+        if refused.kept is not None:
+            self._accepted[partner] += 1
+            lines = message_lines(refused.kept, topic, payload, received_ns, self.port_owner)
+        if refused.rejected is not None:
+            letter = dead_letter(refused.rejected, topic, payload, received_ns)
+            lines.append(dead_letter_line(letter))
+            if self.dead_letters is not None:
+                self.dead_letters.add(letter)
+        return lines
 
     def link_changed(self, connected: bool) -> None:
         lines = [link_line(self.client_id, connected)]
@@ -141,8 +180,21 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
             settings.spool_dir, settings.ingest_client_id, settings.ingest_spool_max_bytes
         ),
     )
+    budgets = Budgets.from_registry(
+        registry, settings.budget_limits(), replicas=settings.ingest_replicas
+    )
+    try:  # before the first message: a restart must not hand out every budget again
+        devices = seed_budgets(client, budgets, [p.id for p in registry.partners])
+        log.info("budgets: %d devices already in InfluxDB", devices)
+    except StoreError as exc:
+        log.warning(
+            "budgets start from the registry alone (InfluxDB: %s): until the next restart, a "
+            "partner may add one budget of devices and metric names beyond what it had",
+            exc,
+        )
+    metrics.watch_budgets(budgets)
     pipeline = Pipeline(
-        registry, settings.mqtt_root, writer, settings.ingest_client_id, dead_letters
+        registry, settings.mqtt_root, writer, settings.ingest_client_id, dead_letters, budgets
     )
     subscriber = Subscriber(
         host=settings.mqtt_host,

@@ -167,6 +167,9 @@ class BatchWriter:
 
     def _dispose(self, batch: list[Pending], body: bytes) -> None:
         tokens = [item.token for item in batch if item.token is not None]
+        if not body:  # only messages that leave no point (a rate-limited flood): ack them
+            self._done(tokens)
+            return
         if self.spool.empty() and self._may_write() and self._store(body, retry=self._up):
             self._done(tokens)
             return

@@ -178,6 +178,10 @@ def stack_env(broker: Broker, influx: InfluxClient, data_dir: Path, **extra: str
             "MAINPORT_INGEST_GROUP": f"g{uuid.uuid4().hex[:8]}",
             "MAINPORT_INGEST_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:8]}",
             "MAINPORT_INGEST_BATCH_AGE_MS": "50",
+            # The load tests publish tens of thousands of messages a second as one partner, far
+            # past the default rate budget (domain/budgets.py); the budget tests set their own.
+            "MAINPORT_INGEST_BUDGET_MESSAGES_PER_S": "1000000",
+            "MAINPORT_INGEST_BUDGET_BYTES_PER_S": str(10 * 1024**3),
             "PYTHONUNBUFFERED": "1",
         }
     )

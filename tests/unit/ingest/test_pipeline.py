@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -12,6 +13,7 @@ import pytest
 
 import ingest.metrics
 import ingest.service
+from domain.budgets import DEFAULT_LIMITS, Budgets
 from domain.registry import Registry
 from ingest.deadletters import DeadLetterFile, read_local
 from ingest.service import Pipeline
@@ -107,3 +109,49 @@ def test_an_unregistered_partner_is_counted_under_unknown_not_a_new_label(
     assert writer.submitted[0][0][0].startswith(
         "rejected,partner=nobody-here,reason=unknown_partner"
     )
+
+
+def test_new_metric_names_past_the_budget_are_a_dead_letter_beside_the_kept_point(
+    registry: Registry, tmp_path: Path
+) -> None:
+    writer = Writer()
+    limits = replace(DEFAULT_LIMITS, metrics_per_device=2)
+    budgets = Budgets.from_registry(registry, limits)
+    pipeline = Pipeline(registry, "mainport", writer, "ingest-x", None, budgets)  # type: ignore[arg-type]
+    topic = "mainport/woonbron/heat-crabbehof-01/telemetry"
+    pipeline.handle(topic, orjson.dumps({"ts": BASE_MS, "metrics": {"a": 1}}), (1, 1))
+    payload = orjson.dumps({"ts": BASE_MS + 1, "metrics": {"a": 2, "b": 3, "c": 4}})
+
+    pipeline.handle(topic, payload, (1, 2))
+
+    lines, token = writer.submitted[1]
+    assert token == (1, 2)
+    assert lines[0].startswith("telemetry,device=heat-crabbehof-01,partner=woonbron a=2.0,b=3.0 ")
+    assert lines[1].startswith("messages,")
+    assert lines[2].startswith("rejected,partner=woonbron,reason=too_many_metric_names ")
+    assert "1 new refused (c)" in lines[2]
+
+
+def test_a_rate_limited_flood_is_acked_with_one_dead_letter_per_second(
+    registry: Registry, tmp_path: Path
+) -> None:
+    writer = Writer()
+    letters = DeadLetterFile(tmp_path / "dead" / "x.jsonl", 1 << 20)
+    limits = replace(DEFAULT_LIMITS, messages_per_s=1, burst_s=1)
+    budgets = Budgets.from_registry(registry, limits)
+    pipeline = Pipeline(registry, "mainport", writer, "ingest-x", letters, budgets)  # type: ignore[arg-type]
+    payload = orjson.dumps({"ts": BASE_MS, "metrics": {"a": 1}})
+    before = ingest.metrics.REJECTED.labels("woonbron", "rate_limited")._value.get()
+
+    for k in range(5):
+        pipeline.handle("mainport/woonbron/heat-crabbehof-01/telemetry", payload, (1, k))
+
+    assert [token for _, token in writer.submitted] == [(1, k) for k in range(5)]
+    kinds = [[ln.split(" ")[0] for ln in lines] for lines, _ in writer.submitted]
+    assert kinds[1] == ["rejected,partner=woonbron,reason=rate_limited"]
+    assert kinds[2:] == [[], [], []]  # counted, acked, not stored
+    after = ingest.metrics.REJECTED.labels("woonbron", "rate_limited")._value.get()
+    assert after - before == 4
+    letters.flush()
+    assert [letter.reason for letter in read_local(tmp_path / "dead")] == ["rate_limited"]
+    letters.close()
