@@ -11,9 +11,8 @@ import os
 import socket
 import struct
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -35,21 +34,6 @@ INGEST_GROUP = "$share/mainport-ingest/mainport/#"
 @pytest.fixture(scope="module")
 def broker(bound_broker: Broker) -> Broker:
     return bound_broker
-
-
-@pytest.fixture
-def sessions(broker: Broker) -> Iterator[Callable[..., Session]]:
-    opened: list[Session] = []
-
-    def open_session(login: str, **kwargs: Any) -> Session:
-        session = Session(broker.host, broker.port, login, broker.passwords[login], **kwargs)
-        assert session.connect() == "Success"
-        opened.append(session)
-        return session
-
-    yield open_session
-    for session in opened:
-        session.close()
 
 
 def test_joining_the_ingests_shared_subscription_is_refused_and_nothing_is_lost(

@@ -7,9 +7,8 @@ What each attempt got from the broker is asserted, so this file is also the reco
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -28,21 +27,6 @@ B = "woonbron"
 def broker(bound_broker: Broker) -> Broker:
     """The broker configured as in production (client ids bound to logins)."""
     return bound_broker
-
-
-@pytest.fixture
-def sessions(broker: Broker) -> Iterator[Callable[..., Session]]:
-    opened: list[Session] = []
-
-    def open_session(scope: str, **kwargs: Any) -> Session:
-        session = Session(broker.host, broker.port, scope, broker.passwords[scope], **kwargs)
-        assert session.connect() == "Success"
-        opened.append(session)
-        return session
-
-    yield open_session
-    for session in opened:
-        session.close()
 
 
 @pytest.mark.parametrize(
