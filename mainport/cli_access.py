@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from core.settings import Settings
+from domain.registry import Registry
 from mainport.cli_common import (
     JsonOption,
     fail,
@@ -20,6 +22,17 @@ credentials_app = typer.Typer(help="Broker credentials (MQTT passwords).", no_ar
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 grant_app = typer.Typer(help="Data-sharing grants between partners.", no_args_is_help=True)
 device_app = typer.Typer(help="Registered devices.", no_args_is_help=True)
+
+
+def _print_login(
+    what: str, username: str, password: str, settings: Settings, registry: Registry
+) -> None:
+    """Apply the new login to the broker, say so on stderr, and print the secret alone on
+    stdout (scripts capture it)."""
+    applied = sync_broker_or_fail(settings, registry)
+    note = "; running broker updated" if applied else ""
+    typer.echo(f"issued {what} {username!r}{note}", err=True)
+    typer.echo(password)
 
 
 @credentials_app.command("issue")
@@ -43,13 +56,7 @@ def credentials_issue(
     except ValueError as exc:
         raise fail(str(exc)) from None
     password = AccountStore(settings.credentials_file).issue(partner, label=label)
-    reloaded = sync_broker_or_fail(settings, registry)
-    typer.echo(
-        f"issued MQTT credentials: username {username!r}"
-        + ("; running broker reloaded" if reloaded else ""),
-        err=True,
-    )
-    typer.echo(password)
+    _print_login("MQTT credentials: username", username, password, settings, registry)
 
 
 @device_app.command("login")
@@ -81,13 +88,8 @@ def device_login(
         password = AccountStore(settings.credentials_file).issue_device(partner_id, device_id)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    reloaded = sync_broker_or_fail(settings, registry)
-    typer.echo(
-        f"issued the device login {account_username(partner_id, device_id)!r}"
-        + ("; running broker updated" if reloaded else ""),
-        err=True,
-    )
-    typer.echo(password)
+    username = account_username(partner_id, device_id)
+    _print_login("the device login", username, password, settings, registry)
 
 
 @token_app.command("issue")
