@@ -105,7 +105,9 @@ def render_acl(
 
 def _rules(scope: str, registry: Registry, root: str) -> list[tuple[str, str]]:
     if scope == INGEST_ACCOUNT:
-        return [("read", f"{root}/#")]
+        # The broker's uptime: how the ingest notices the broker restarted (a crash may have
+        # lost messages it had acknowledged; domain/broker_clock.py).
+        return [("read", f"{root}/#"), ("read", "$SYS/broker/uptime")]
     if scope == NETWORK_ACCOUNT:
         return [("readwrite", f"{root}/{NETWORK}/#")]
     if registry.partner(scope) is None:
