@@ -83,6 +83,16 @@ def setup_influx(settings: Settings, logins: Mapping[Role, InfluxUser]) -> None:
     ensure_users(settings.influx_url, settings.influx_db, admin, logins, settings.influx_timeout_s)
 
 
+def _loss_note(child: Child) -> str:
+    """What a crashed broker may have cost (docs/failures.md): said where the restart is."""
+    if child.name != "mosquitto":
+        return ""
+    return (
+        "; QoS 1 messages it acknowledged since its last save (at most 10,000 queued) may be "
+        "lost: the ingest reports the restart in the platform health"
+    )
+
+
 def say(text: str) -> None:
     print(f"mainport: {text}", file=sys.stderr, flush=True)
 
@@ -265,7 +275,7 @@ class Stack:
                 if self.stop_requested.wait(min(30.0, 2 ** len(sup.restarts) / 2)):
                     break
                 sup.child.start()
-                say(f"{sup.child.name} restarted (pid {sup.child.pid})")
+                say(f"{sup.child.name} restarted (pid {sup.child.pid}){_loss_note(sup.child)}")
         return 0
 
     def _watch_influx(self) -> None:
