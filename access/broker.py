@@ -133,7 +133,9 @@ def render_acl(
 def _rules(scope: str, registry: Registry, root: str) -> list[tuple[str, str]]:
     """The ACL file's rules (the comparison baseline; it knows no device logins)."""
     if scope == INGEST_ACCOUNT:
-        return [("read", f"{root}/#")]
+        # The broker's uptime: how the ingest notices the broker restarted (a crash may have
+        # lost messages it had acknowledged; domain/broker_clock.py).
+        return [("read", f"{root}/#"), ("read", "$SYS/broker/uptime")]
     if scope == NETWORK_ACCOUNT:
         return [("readwrite", f"{root}/{NETWORK}/#")]
     if scope == RETAIN_ACCOUNT:
@@ -152,7 +154,13 @@ def login_rights(
     group on `{root}/#` is out of reach for everyone but an ingest login."""
     scope = account.scope
     if scope == INGEST_ACCOUNT:
-        return read_only(f"{root}/#") + read_only(f"$share/+/{root}/#")
+        # $SYS/broker/uptime: how the ingest notices the broker restarted (a crash may have
+        # lost messages it had acknowledged; domain/broker_clock.py).
+        return (
+            read_only(f"{root}/#")
+            + read_only(f"$share/+/{root}/#")
+            + read_only("$SYS/broker/uptime")
+        )
     if scope == NETWORK_ACCOUNT:
         return read_write(f"{root}/{NETWORK}/#")
     if scope == RETAIN_ACCOUNT:

@@ -17,6 +17,11 @@ class Readiness(BaseModel):
     status: Literal["ready", "unavailable"]
     influxdb: bool
     broker: bool
+    influxdb_writes: bool | None = Field(
+        None, description="InfluxDB takes the ingest's writes (null: no ingest to ask)"
+    )
+    disk_spool: bool | None = Field(None, description="The spool's disk has room (null: unseen)")
+    disk_influxdb: bool | None = Field(None, description="InfluxDB's disk has room")
     failed: list[str] = Field(default_factory=list)
 
 

@@ -88,3 +88,13 @@ def stamp(path: Path) -> Stamp | None:
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space for an unprivileged writer on the disk holding `path`; None when `path` is
+    not here (e.g. InfluxDB's data in another container)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize

@@ -247,6 +247,30 @@ class Settings(BaseSettings):
         description="Local copy of the dead letters (<data dir>/dead-letters/), rotated at half "
         "of this.",
     )
+    ingest_spool_path: Path | None = Field(
+        None,
+        description="Where the ingest spools (default <data dir>/spool). Put it on another disk "
+        "than InfluxDB's data: a full InfluxDB disk then leaves the spool room to take the "
+        "backlog, instead of pushing it back into the broker's memory (docs/failures.md).",
+    )
+    influx_data_path: Path | None = Field(
+        None,
+        description="InfluxDB's data of the local stack (default <data dir>/influxdb); also the "
+        "disk whose free space readiness checks. With compose: the influxdb volume's mount.",
+    )
+    disk_min_free_bytes: int = Field(
+        1024**3,
+        ge=0,
+        description="Below this much free space on the spool's or InfluxDB's disk, readiness "
+        "fails and the platform health raises `disk_low`, before the disk fills (0: no check).",
+    )
+    influx_restart_after_s: float = Field(
+        30.0,
+        ge=1.0,
+        description="`mainport up` restarts an influxd that answers but has refused the "
+        "ingest's writes this long with room on its disk (stuck after a full disk), with a "
+        "doubling backoff between restarts.",
+    )
     ingest_metrics_port: int | None = Field(
         None,
         ge=1,
@@ -430,7 +454,11 @@ class Settings(BaseSettings):
 
     @property
     def spool_dir(self) -> Path:
-        return self.data_dir / "spool"
+        return self.ingest_spool_path or self.data_dir / "spool"
+
+    @property
+    def influx_dir(self) -> Path:
+        return self.influx_data_path or self.data_dir / "influxdb"
 
     @property
     def dead_letter_dir(self) -> Path:

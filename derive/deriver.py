@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.outage import Outage
 from derive import store
 from derive.reads import (
     FAR_FUTURE_NS,
@@ -49,7 +50,7 @@ from domain.spans import Derived, Kind, SpanState, derive_spans, sort_events
 from domain.timestamps import HOUR_NS, NS_PER_S
 from domain.uptime import timeout_ns
 from timeseries import derived
-from timeseries.client import InfluxClient, Series, Statements
+from timeseries.client import InfluxClient, Series, Statements, StoreError
 from timeseries.derived import Marks, SubjectKey
 from timeseries.integers import as_uint64
 from timeseries.markers import parse_events
@@ -81,6 +82,7 @@ class Deriver:
         self.grace_factor = grace_factor
         self.lag_ns = int(lag_s * NS_PER_S)
         self.cursor_ns = 0
+        self.outage = Outage("deriver", log)
         self.marks: dict[SubjectKey, Marks] = {}
         self._done: dict[tuple[int, str], None] = {}
         self._loaded = False
@@ -100,11 +102,20 @@ class Deriver:
             if heartbeat is not None:
                 heartbeat.touch()
             try:
-                if self.step() == 0:
-                    stop.wait(poll_s)
-            except Exception:
-                log.exception("deriver step failed; trying again in 5 s")
+                done = self.step()
+            except StoreError as exc:  # InfluxDB down or refusing: one line per state change
+                self.outage.failed(exc, "deriving; trying again every 5 s")
                 stop.wait(5.0)
+                continue
+            except Exception as exc:  # a bug: its traceback once, then one line per change
+                if not self.outage.down:
+                    log.exception("deriver step failed; trying again every 5 s")
+                self.outage.failed(exc, "step failed")
+                stop.wait(5.0)
+                continue
+            self.outage.ok(f"{done} markers processed")
+            if done == 0:
+                stop.wait(poll_s)
 
     def step(self) -> int:
         """Process the markers that arrived since the last step; returns how many."""

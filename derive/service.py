@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+from core.outage import Outage
 from core.processes import stop_on_signals
 from core.settings import Settings
 from derive.deriver import Deriver
@@ -24,12 +25,14 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
     login["timeout_s"] = max(login["timeout_s"], 60.0)
     client = InfluxClient(settings.influx_url, settings.influx_db, **login)
     stop = stop_on_signals(log)
+    waiting = Outage("InfluxDB (deriver start-up)", log)
     while not stop.is_set():  # the schema first: the deriver may start before InfluxDB answers
         try:
             ensure_schema(client, settings.influx_raw_retention)
+            waiting.ok("schema in place")
             break
         except StoreError as exc:
-            log.warning("InfluxDB not ready (%s); trying again in 2 s", exc)
+            waiting.failed(exc, "trying again every 2 s")
             stop.wait(2.0)
     deriver = Deriver(
         client,

@@ -131,3 +131,15 @@ WRITE_SECONDS = Histogram(
 )
 BROKER_CONNECTED = Gauge("mainport_ingest_broker_connected", "1 while connected to the broker")
 STORE_UP = Gauge("mainport_ingest_store_up", "1 while InfluxDB takes writes")
+BROKER_RESTARTS = Counter(
+    "mainport_ingest_broker_restarts",
+    "Broker restarts seen ($SYS/broker/uptime went back): after a crash, QoS 1 messages the "
+    "broker acknowledged since its last save are lost",
+)
+SESSIONS_LOST = Counter(
+    "mainport_ingest_broker_sessions_lost",
+    "Reconnects on which the broker no longer had the ingest's session (its queue is gone)",
+)
+BROKER_STARTED = Gauge(
+    "mainport_ingest_broker_started_seconds", "When the broker last started (Unix time)"
+)

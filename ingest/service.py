@@ -122,6 +122,24 @@ class Pipeline:
             lines.append(heartbeat_line(self.client_id))
         self.writer.submit(lines, None, bounded=False)
 
+    def accepted_total(self) -> int:
+        return sum(self._accepted.values())
+
+    def broker_event(self, kind: str) -> None:
+        """A broker restart or a lost session, stored so the API's platform health (and an
+        alert) can show it wherever the ingest runs."""
+        self.writer.submit([broker_event_line(self.client_id, kind)], None, bounded=False)
+
+
+def broker_event_line(client_id: str, kind: str, ts_ns: int | None = None) -> str:
+    """`ingest_broker_events`: one point per restart or lost session the ingest noticed."""
+    return line(
+        "ingest_broker_events",
+        {"client": client_id, "kind": kind},
+        {"n": 1},
+        ts_ns or time.time_ns(),
+    )
+
 
 def link_line(client_id: str, connected: bool, ts_ns: int | None = None) -> str:
     return line(
@@ -129,10 +147,15 @@ def link_line(client_id: str, connected: bool, ts_ns: int | None = None) -> str:
     )
 
 
-def heartbeat_line(client_id: str) -> str:
+def heartbeat_line(client_id: str, accepted: int | None = None) -> str:
     """Alive and connected, every HEARTBEAT_S: kept apart from `ingest_link`, whose few
-    transitions the uptime maths reads (platform outages) for months at a time."""
-    return line("ingest_heartbeat", {"client": client_id}, {"connected": 1}, time.time_ns())
+    transitions the uptime maths reads (platform outages) for months at a time. `accepted`:
+    messages accepted since the process started, so the API can count the ingest rate by
+    arrival (device clocks may lag, or replay old data)."""
+    fields: dict[str, int] = {"connected": 1}
+    if accepted is not None:
+        fields["accepted"] = accepted
+    return line("ingest_heartbeat", {"client": client_id}, fields, time.time_ns())
 
 
 def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
@@ -206,13 +229,16 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
         handle=pipeline.handle,
         on_link=pipeline.link_changed,
         keepalive_s=settings.mqtt_keepalive_s,
+        on_broker_event=pipeline.broker_event,
+        broker_clock_file=settings.spool_dir / f"{settings.ingest_client_id}.broker-started",
     )
     writer.start(subscriber.ack_many)
     subscriber.start()
     log.info("ingest %s started", settings.ingest_client_id)
     while not stop.wait(HEARTBEAT_S):
         if subscriber.connected.is_set():
-            writer.submit([heartbeat_line(settings.ingest_client_id)], None, bounded=False)
+            beat = heartbeat_line(settings.ingest_client_id, pipeline.accepted_total())
+            writer.submit([beat], None, bounded=False)
     # Store and ack what is in hand while the connection still carries the acks, then go.
     subscriber.close_intake()
     writer.stop()

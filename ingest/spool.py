@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.files import open_private, private_dir
+from core.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class Spool:
         self.directory = directory
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
+        self.append_outage = Outage("spool disk", log)
+        """One line when appends start failing (disk full), one when they work again."""
         self.skipped_bytes = 0
         """Bytes of damaged records the reader had to skip since opening (should stay 0)."""
         self._lock_fd: int | None = None
@@ -121,7 +124,7 @@ class Spool:
             writer.flush()
             os.fdatasync(writer.fileno())
         except OSError as exc:  # disk full or failing: undo, and let the caller hold the batch
-            log.error("could not append to spool %s: %s", self.directory, exc)
+            self.append_outage.failed(exc, f"appending to {self.directory}")
             try:
                 os.ftruncate(writer.fileno(), self._sizes[seq])
             except OSError:
@@ -130,6 +133,7 @@ class Spool:
             return False
         self._sizes[seq] += size
         self._bytes += size
+        self.append_outage.ok()
         return True
 
     def _active_writer(self) -> BinaryIO:

@@ -11,16 +11,20 @@ broker, which keeps the rest (inbox.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from domain.broker_clock import UPTIME_TOPIC, BrokerClock, parse_uptime
 from ingest import metrics
 from ingest.mqtt_client import DrainingClient
 
@@ -30,6 +34,8 @@ AckToken = tuple[int, int]
 """(connection generation, packet id) of a QoS 1 message."""
 Handler = Callable[[str, bytes, AckToken | None], None]
 LinkListener = Callable[[bool], None]
+BrokerEventListener = Callable[[str], None]
+"""Called with "restart" (the broker started again) or "session_lost"."""
 
 _PUBACK = 0x40
 _PUBACK_HEAD = 0x4002 << 16  # PUBACK type, remaining length 2; the packet id fills the low bits
@@ -56,13 +62,20 @@ class Subscriber:
         handle: Handler,
         on_link: LinkListener | None = None,
         keepalive_s: int = 30,
+        on_broker_event: BrokerEventListener | None = None,
+        broker_clock_file: Path | None = None,
     ) -> None:
+        """`broker_clock_file`: where the broker's start time is kept between ingest runs."""
         self.host = host
         self.port = port
         self.topic_filter = topic_filter
         self.keepalive_s = keepalive_s
         self._handle = handle
         self._on_link = on_link
+        self._on_broker_event = on_broker_event
+        self._clock_file = broker_clock_file
+        self._broker_clock = BrokerClock(_read_started(broker_clock_file))
+        self._clock_written: int | None = None
         self._generation = 0
         self._connects = 0
         self._lock = threading.Lock()
@@ -125,7 +138,8 @@ class Subscriber:
             self._generation += 1
             self._connects += 1
         # Subscribing again on a resumed session is harmless and covers a broker that lost it.
-        client.subscribe(self.topic_filter, qos=1)
+        # The broker's uptime tells its restart (and a possible loss) from a dropped link.
+        client.subscribe([(self.topic_filter, 1), (UPTIME_TOPIC, 0)])
         log.info(
             "connected to %s:%d (session %s), subscribed to %s",
             self.host,
@@ -138,6 +152,7 @@ class Subscriber:
                 "the broker had lost the ingest's session (not persisted, or expired): "
                 "messages queued for it while it was away may be gone"
             )
+            self._broker_event("session_lost")
         metrics.BROKER_CONNECTED.set(1)
         self.connected.set()
         if self._on_link:
@@ -158,9 +173,47 @@ class Subscriber:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if self._closing:
             return
+        if msg._topic[:1] == b"$":  # only $SYS/broker/uptime is subscribed to
+            if not msg.retain:  # a retained copy is stale (domain/broker_clock.py)
+                self._on_uptime(msg.payload)
+            return
         token = (self._generation, msg.mid) if msg.qos > 0 else None
         try:
             topic = msg.topic
         except UnicodeDecodeError:  # Mosquitto checks UTF-8, but a handler must never raise
             topic = msg._topic.decode("utf-8", "replace")
         self._handle(topic, bytes(msg.payload), token)
+
+    def _on_uptime(self, payload: bytes | bytearray) -> None:
+        uptime = parse_uptime(payload)
+        if uptime is None:
+            return
+        if self._broker_clock.observe(uptime, time.time()):
+            log.warning(
+                "the broker restarted (up %d s): if it crashed, QoS 1 messages it acknowledged "
+                "after its last save are lost (docs/failures.md)",
+                uptime,
+            )
+            self._broker_event("restart")
+        started = self._broker_clock.started_s
+        if started is not None:
+            metrics.BROKER_STARTED.set(started)
+            if self._clock_file is not None and round(started) != self._clock_written:
+                self._clock_written = round(started)
+                with contextlib.suppress(OSError):  # a hint only: never stop the ingest for it
+                    self._clock_file.parent.mkdir(parents=True, exist_ok=True)
+                    self._clock_file.write_text(f"{self._clock_written}\n")
+
+    def _broker_event(self, kind: str) -> None:
+        (metrics.BROKER_RESTARTS if kind == "restart" else metrics.SESSIONS_LOST).inc()
+        if self._on_broker_event is not None:
+            self._on_broker_event(kind)
+
+
+def _read_started(path: Path | None) -> float | None:
+    if path is None:
+        return None
+    try:
+        return float(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.outage import Outage
 from ingest import metrics
 from ingest.deadletters import DeadLetterFile, refused_point
 from ingest.inbox import Inbox, Pending
@@ -92,6 +93,7 @@ class BatchWriter:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
         self._up = True
+        self.outage = Outage("InfluxDB (ingest writes)", log)
         self._schema_ok = ensure_store is None
         self._probe_attempt = 0
         self._next_probe = 0.0
@@ -305,19 +307,14 @@ class BatchWriter:
         self._probe_attempt += 1
         self._next_probe = time.monotonic() + delay
         metrics.STORE_UP.set(0)
-        if self._up:
-            log.warning(
-                "InfluxDB unavailable (%s): spooling batches to %s", exc, self.spool.directory
-            )
-        elif isinstance(exc, StoreUnauthorized) or self._probe_attempt % 10 == 0:  # FAIL_LOUDLY
-            log.error("InfluxDB still unavailable (%s); next try in %.1f s", exc, delay)
+        if isinstance(exc, StoreUnauthorized):  # FAIL_LOUDLY: a person must mend the login
+            log.error("InfluxDB refused the ingest's login (%s); spooling batches", exc)
+        self.outage.failed(exc, f"spooling batches to {self.spool.directory}")
         self._up = False
 
     def _came_up(self) -> None:
         if not self._up:
-            log.info(
-                "InfluxDB answers again; draining %d spooled bytes first", self._spooled_bytes()
-            )
+            self.outage.ok(f"draining {self._spooled_bytes()} spooled bytes first")
         self._up = True
         self._probe_attempt = 0
         metrics.STORE_UP.set(1)

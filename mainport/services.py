@@ -53,6 +53,10 @@ class BrokerConfig:
     # 2.0.11 does not reliably honour it once acks flow, so the ingest bounds its memory itself:
     # ingest/README.md, "Sizing".)
     max_inflight_messages: int = 20_000
+    # Mosquitto acks QoS 1 messages from memory and writes its whole database on a save: a
+    # kill -9 loses what it acked since the last one. Saving every SAVE_EVERY_CHANGES changes
+    # bounds that loss in messages, at any rate (docs/failures.md, bench/broker_persistence.py).
+    save_every_changes: int = 10_000
     tls: TlsListener | None = None
     # "dynsec": rights by the dynamic-security plugin, which refuses subscriptions outside them
     # (access.dynsec); "file": the ACL file, kept only as the benchmark's baseline.
@@ -121,12 +125,14 @@ listener {cfg.port} {cfg.host}
 user {run_as}
 persistence true
 persistence_location {cfg.directory / "data"}/
-autosave_interval 10
+autosave_on_changes true
+autosave_interval {cfg.save_every_changes}
 max_queued_messages {cfg.max_queued_messages}
 max_queued_bytes {cfg.max_queued_bytes}
 max_inflight_messages {cfg.max_inflight_messages}
 set_tcp_nodelay true
-log_dest stdout
+# stderr is unbuffered: every line reaches the log at once, the last ones before a crash too.
+log_dest stderr
 log_type error
 log_type warning
 log_type notice

@@ -38,6 +38,8 @@ from core.processes import Child, free_port, port_in_use
 from core.settings import Settings
 from domain.registry import Registry
 from mainport import demo_history
+from mainport.influx_watchdog import InfluxWatchdog
+from mainport.influx_watchdog import observe as watch_observe
 from mainport.services import BrokerConfig, InfluxConfig, TlsListener, start_broker, start_influxd
 from timeseries.client import InfluxClient, StoreError
 from timeseries.schema import ensure_schema
@@ -47,6 +49,7 @@ MAX_RESTARTS = 5
 RESTART_WINDOW_S = 300.0
 INGEST_READY_TIMEOUT_S = 60.0
 DEMO_SCENARIO = Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
+WATCH_INFLUX_EVERY_S = 5.0
 
 
 class StackError(RuntimeError):
@@ -89,6 +92,16 @@ def setup_influx(settings: Settings, logins: Mapping[Role, InfluxUser]) -> None:
     finally:
         client.close()
     ensure_users(settings.influx_url, settings.influx_db, admin, logins, settings.influx_timeout_s)
+
+
+def _loss_note(child: Child) -> str:
+    """What a crashed broker may have cost (docs/failures.md): said where the restart is."""
+    if child.name != "mosquitto":
+        return ""
+    return (
+        "; QoS 1 messages it acknowledged since its last save (at most 10,000 queued) may be "
+        "lost: the ingest reports the restart in the platform health"
+    )
 
 
 def say(text: str) -> None:
@@ -185,6 +198,8 @@ class Stack:
     """With --simulate, how much past to backfill on a fresh data dir; None: none."""
     children: list[Supervised] = field(default_factory=list)
     stop_requested: threading.Event = field(default_factory=threading.Event)
+    influx_watch: tuple[Child, int] | None = None
+    influx_watchdog: InfluxWatchdog = field(default_factory=lambda: InfluxWatchdog(0))
 
     @property
     def broker_dir(self) -> Path:
@@ -242,9 +257,7 @@ class Stack:
         # secrets/), unless the operator configured all four (MAINPORT_INFLUX_<ROLE>_*).
         logins = s.influx_users() or ensure_logins(s.influx_logins_file)
         influx_host, influx_port = influx_endpoint(s)
-        influxd = start_influxd(
-            InfluxConfig(influx_host, influx_port, s.data_dir / "influxdb"), log_dir
-        )
+        influxd = start_influxd(InfluxConfig(influx_host, influx_port, s.influx_dir), log_dir)
         self.children.append(Supervised(influxd))
         say(f"InfluxDB up on {s.influx_url} (pid {influxd.pid}), authentication on")
         setup_influx(s, logins)
@@ -257,6 +270,8 @@ class Stack:
                 client.close()
 
         metrics_port = free_port()
+        self.influx_watch = (influxd, metrics_port)
+        self.influx_watchdog = InfluxWatchdog(s.disk_min_free_bytes, s.influx_restart_after_s)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(_INFLUX_SECRETS)},
             **secrets_env,
@@ -395,7 +410,11 @@ class Stack:
         say(f"{name} started (pid {child.pid})")
 
     def _supervise(self) -> int:
+        watched_at = 0.0
         while not self.stop_requested.wait(0.5):
+            if time.monotonic() - watched_at >= WATCH_INFLUX_EVERY_S:
+                watched_at = time.monotonic()
+                self._watch_influx()
             for sup in list(self.children):
                 if sup.child.running():
                     continue
@@ -417,8 +436,23 @@ class Stack:
                 if self.stop_requested.wait(min(30.0, 2 ** len(sup.restarts) / 2)):
                     break
                 sup.child.start()
-                say(f"{sup.child.name} restarted (pid {sup.child.pid})")
+                say(f"{sup.child.name} restarted (pid {sup.child.pid}){_loss_note(sup.child)}")
         return 0
+
+    def _watch_influx(self) -> None:
+        """Restart an influxd that answers but stays stuck refusing writes (a full disk that
+        has room again); a crashed one the loop in _supervise restarts."""
+        if self.influx_watch is None:
+            return
+        influxd, metrics_port = self.influx_watch
+        if not influxd.running():
+            return
+        seen = watch_observe(self.settings.influx_url, metrics_port, self.settings.influx_dir)
+        if self.influx_watchdog.observe(seen):
+            say(f"{self.influx_watchdog.reason}: restarting influxd (pid {influxd.pid})")
+            influxd.stop(timeout_s=30)
+            influxd.start()
+            say(f"influxd restarted (pid {influxd.pid})")
 
     def _stop_all(self) -> None:
         for sup in reversed(self.children):

@@ -10,7 +10,8 @@ Raw data, in the `raw` retention policy (the database default), written by the i
 | counters    | partner, switch, port | in_octets, out_octets, up (int)       | counters msg   |
 | rejected    | partner, reason       | topic, excerpt, detail (str), bytes   | dead letter    |
 | ingest_link | client                | connected (int 1/0)                   | (dis)connect   |
-| ingest_heartbeat | client           | connected (int 1)                     | 15 s, while up |
+| ingest_heartbeat | client           | connected (int 1), accepted (int)     | 15 s, while up |
+| ingest_broker_events | client, kind | n (int 1); kind restart, session_lost | event          |
 
 Every point's key is (measurement, tags, device timestamp), so a redelivered message overwrites
 itself instead of counting twice: that is what makes the ingest's retries safe to repeat.

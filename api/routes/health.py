@@ -14,6 +14,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from api.checks import DISK_TIMEOUT_S, bounded, check_all, disk_space
 from api.deps import CurrentPrincipal, InfluxDep, SettingsDep
 from api.models import Health, Readiness
 from core.settings import Settings
@@ -32,14 +33,18 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(influx: InfluxDep, settings: SettingsDep) -> JSONResponse:
-    influx_ok, broker_ok = await asyncio.gather(
-        influx.ping(), _broker_answers(settings.mqtt_host, settings.mqtt_port)
-    )
-    failed = [name for name, ok in (("influxdb", influx_ok), ("broker", broker_ok)) if not ok]
+    """Ready: InfluxDB answers and takes writes, the broker answers, the spool's and
+    InfluxDB's disks have room. Each check has its own timeout (api/checks.py): the answer
+    comes within ~2 s whatever hangs."""
+    health = await check_all(influx, settings)
+    failed = health.failed
     body = Readiness(
         status="unavailable" if failed else "ready",
-        influxdb=influx_ok,
-        broker=broker_ok,
+        influxdb=health.influxdb,
+        broker=health.broker,
+        influxdb_writes=health.influxdb_writes,
+        disk_spool=health.disks.get("spool"),
+        disk_influxdb=health.disks.get("influxdb"),
         failed=failed,
     )
     return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
@@ -65,6 +70,8 @@ async def operator_metrics(principal: CurrentPrincipal, settings: SettingsDep) -
 
 async def _all_metrics(settings: Settings) -> bytes:
     """The API's own counters, followed by the local ingest's when it exposes them."""
+    # The disk gauges, fresh for this scrape (bounded: a stuck mount must not hang it).
+    await bounded(asyncio.to_thread(disk_space, settings), DISK_TIMEOUT_S, None)
     text = generate_latest()
     if settings.ingest_metrics_port:
         try:

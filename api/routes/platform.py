@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from access.grants import GrantLog, GrantLogError
 from access.tokens import Principal
+from api.checks import Health, check_all
 from api.deps import (
     CurrentPrincipal,
     GrantLogDep,
@@ -29,7 +30,6 @@ from api.deps import (
     SettingsDep,
 )
 from api.devices import DeviceView, partner_devices
-from api.routes.health import _broker_answers
 from core.settings import Settings
 from domain.grants import valid_now
 from domain.registry import Registry
@@ -97,6 +97,26 @@ class PlatformHealth(BaseModel):
         "0 when caught up, null when unknown",
     )
     ingest: IngestCounters | None = Field(description="Local ingest counters (operator)")
+    influxdb_writes: bool | None = Field(
+        None, description="InfluxDB takes the ingest's writes (null: no ingest to ask)"
+    )
+    disk_free_bytes: dict[str, int | None] | None = Field(
+        None, description="Free space on the spool's and InfluxDB's disks (operator)"
+    )
+    broker_restarts_24h: int | None = Field(
+        None,
+        description="Broker restarts the ingest saw in the last 24 h: after a crash, messages "
+        "acknowledged since the broker's last save are lost (docs/failures.md)",
+    )
+    broker_sessions_lost_24h: int | None = Field(
+        None, description="Reconnects on which the broker had lost the ingest's queued session"
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Health flags raised now, for the dashboard and alerts: influxdb_down, "
+        "influxdb_refusing_writes, broker_down, disk_low_spool, disk_low_influxdb, "
+        "broker_restarted, broker_session_lost",
+    )
 
 
 class LiveDevice(BaseModel):
@@ -130,14 +150,18 @@ async def platform(
     """Broker and InfluxDB reachability, ingest liveness and rates; spool and the ingest's
     counters for the operator only. A partner's rates and rejections are its own."""
     scope = None if principal.is_operator else principal.partner
-    influx_ok, broker_ok, counters = await asyncio.gather(
-        influx.ping(),
-        _broker_answers(settings.mqtt_host, settings.mqtt_port),
+    health, counters = await asyncio.gather(
+        check_all(influx, settings),
         _ingest_counters(settings.ingest_metrics_port) if scope is None else _none(),
     )
+    influx_ok, broker_ok = health.influxdb, health.broker
     stored = await _stored_figures(influx, scope) if influx_ok else (None, None, None)
     lag = await _derive_lag(influx) if influx_ok else None
     heartbeat, rate, rejected = stored
+    if scope is None and influx_ok:
+        arrivals = await _arrival_rate(influx)
+        rate = rate if arrivals is None else arrivals
+    restarts, lost = await broker_events(influx) if influx_ok else (None, None)
     spool: int | None = None
     if scope is None:
         spool = counters[1] if counters else await asyncio.to_thread(_spool_on_disk, settings)
@@ -152,7 +176,65 @@ async def platform(
         spool_bytes=spool,
         derive_lag_s=lag,
         ingest=counters[0] if counters else None,
+        influxdb_writes=health.influxdb_writes,
+        disk_free_bytes=health.free_bytes if scope is None else None,
+        broker_restarts_24h=restarts,
+        broker_sessions_lost_24h=lost,
+        warnings=health_warnings(health, restarts, lost),
     )
+
+
+def health_warnings(health: Health, restarts: int | None, lost: int | None) -> list[str]:
+    """The flags an alert can hang on (issue 15): each names a failing check or an event."""
+    flags = [
+        ("influxdb_down", not health.influxdb),
+        ("influxdb_refusing_writes", health.influxdb and health.influxdb_writes is False),
+        ("broker_down", not health.broker),
+        ("disk_low_spool", health.disks.get("spool") is False),
+        ("disk_low_influxdb", health.disks.get("influxdb") is False),
+        ("broker_restarted", bool(restarts)),
+        ("broker_session_lost", bool(lost)),
+    ]
+    return [name for name, raised in flags if raised]
+
+
+_BROKER_EVENTS = (
+    'SELECT count("n") FROM "ingest_broker_events" WHERE time > now() - 24h GROUP BY "kind"'
+)
+_ARRIVALS = (
+    'SELECT "accepted" FROM "ingest_heartbeat" WHERE time > now() - 75s AND "accepted" >= 0 '
+    'GROUP BY "client"'
+)
+
+
+async def broker_events(influx: AsyncInfluxClient) -> tuple[int | None, int | None]:
+    """Broker restarts and lost sessions the ingest recorded in the last 24 h."""
+    try:
+        (series,) = await influx.query(_BROKER_EVENTS)
+    except (StoreError, ValueError) as exc:
+        log.warning("broker events unavailable: %s", exc)
+        return None, None
+    counts = {s.tags.get("kind", ""): int(s.values[0][1]) for s in series if s.values}
+    return counts.get("restart", 0), counts.get("session_lost", 0)
+
+
+async def _arrival_rate(influx: AsyncInfluxClient) -> float | None:
+    """Messages accepted per second by arrival, from the heartbeats' running totals: device
+    timestamps say nothing of when a message came (a replay, a lagging clock, a backlog)."""
+    try:
+        (series,) = await influx.query(_ARRIVALS)
+    except (StoreError, ValueError) as exc:
+        log.warning("ingest arrivals unavailable: %s", exc)
+        return None
+    total: float | None = None
+    for s in series:
+        rows = [(int(t), int(n)) for t, n in s.values if n is not None]
+        if len(rows) < 2 or rows[-1][1] < rows[0][1]:  # one beat, or the ingest restarted
+            continue
+        span_s = (rows[-1][0] - rows[0][0]) / 1e9
+        if span_s > 0:
+            total = (total or 0.0) + (rows[-1][1] - rows[0][1]) / span_s
+    return None if total is None else round(total, 2)
 
 
 @router.get("/live", response_model=Live, responses={304: {"description": "Not modified"}})

@@ -81,6 +81,16 @@ async function pollLive() {
   clearError();
 }
 
+const WARNING_TEXT = {
+  influxdb_down: "InfluxDB down",
+  influxdb_refusing_writes: "InfluxDB refusing writes",
+  broker_down: "broker down",
+  disk_low_spool: "spool disk nearly full",
+  disk_low_influxdb: "InfluxDB disk nearly full",
+  broker_restarted: "broker restarted in the last 24 h (a crash may have lost acknowledged messages)",
+  broker_session_lost: "broker lost the ingest's queued session in the last 24 h",
+};
+
 async function pollHealth() {
   const { data } = await getJson("/api/v1/platform");
   if (!data) {
@@ -91,7 +101,8 @@ async function pollHealth() {
   const up = (ok) => (ok === null || ok === undefined ? "unknown" : ok ? "online" : "offline");
   const items = [
     ["broker", "Broker", statusBadge(up(data.broker), data.broker ? "up" : "down")],
-    ["influxdb", "InfluxDB", statusBadge(up(data.influxdb), data.influxdb ? "up" : "down")],
+    ["influxdb", "InfluxDB", statusBadge(up(data.influxdb && data.influxdb_writes !== false),
+      !data.influxdb ? "down" : data.influxdb_writes === false ? "refusing writes" : "up")],
     ["ingest", "Ingest", statusBadge(up(data.ingest_connected), data.ingest_connected === null ? "unknown" : data.ingest_connected ? "connected" : "not connected")],
     ["rate", "Ingest rate", data.messages_per_s === null ? DASH : `${data.messages_per_s.toFixed(1)} msg/s`],
     ["rejected", "Rejected 24 h", count(data.rejected_24h)],
@@ -100,6 +111,12 @@ async function pollHealth() {
   if (data.derive_lag_s !== undefined) {
     const lag = data.derive_lag_s;
     items.push(["derived", "Figures", lag === null ? DASH : lag < 60 ? "current" : `${Math.round(lag)} s behind`]);
+  }
+  // Raised flags (a broker restart that may have lost data, a disk filling up...): the
+  // platform endpoint names them, so an alert and this header say the same thing.
+  const warnings = data.warnings || [];
+  if (warnings.length) {
+    items.push(["warnings", "Warnings", statusBadge("offline", warnings.map((w) => WARNING_TEXT[w] || w).join(", "))]);
   }
   $("health").replaceChildren(...items.map(([key, label, value]) =>
     el("li", { dataset: { key } }, el("span", { className: "label" }, `${label}:`), value)));
