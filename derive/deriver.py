@@ -319,24 +319,26 @@ class Deriver:
         )
         inbound = bucket_octets([d.inbound], r.buckets_lo, r.buckets_hi)
         outbound = bucket_octets([d.outbound], r.buckets_lo, r.buckets_hi)
+        # A glitch drops one direction's delta only (SPEC), so a bucket may hold valid deltas of
+        # one direction and none of the other: that one is written as 0 there. `deltas` counts
+        # the sample pairs with at least one valid direction.
         counts: dict[int, int] = defaultdict(int)
-        for t2 in d.inbound.t2_ns.tolist():
+        for t2 in set(d.inbound.t2_ns.tolist()) | set(d.outbound.t2_ns.tolist()):
             if r.buckets_lo <= t2 < r.buckets_hi:
                 counts[t2 // BUCKET_NS * BUCKET_NS] += 1
+        sums: dict[int, list[int]] = {b: [0, 0] for b in counts}
+        for k, buckets in enumerate((inbound, outbound)):
+            for b, o in zip(buckets.start_ns.tolist(), buckets.octets.tolist(), strict=True):
+                sums[b][k] = o
         tags = {"partner": key[1], "subject": key[2]}
         points = [
             line(
                 "traffic",
                 tags,
-                {"in_octets": int(i), "out_octets": int(o), "deltas": counts[int(b)]},
-                int(b),
+                {"in_octets": i, "out_octets": o, "deltas": counts[b]},
+                b,
             )
-            for b, i, o in zip(
-                inbound.start_ns.tolist(),
-                inbound.octets.tolist(),
-                outbound.octets.tolist(),
-                strict=True,
-            )
+            for b, (i, o) in sorted(sums.items())
         ]
         emptied = {t for s in old for t in times_of(s)} - set(counts)
         for t in emptied:

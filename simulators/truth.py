@@ -168,20 +168,35 @@ class Delta:
     bytes_in: int
     bytes_out: int
     reset: bool
-    glitch: bool
+    glitch_in: bool
+    glitch_out: bool
+
+    @property
+    def glitch(self) -> bool:
+        """Whether either direction's delta of this pair is dropped."""
+        return self.glitch_in or self.glitch_out
+
+    @property
+    def billed_in(self) -> int:
+        return 0 if self.glitch_in else self.bytes_in
+
+    @property
+    def billed_out(self) -> int:
+        return 0 if self.glitch_out else self.bytes_out
 
 
 def deltas(samples: list[tuple[int, int, int]], capacity_mbps: float) -> list[Delta]:
     """SPEC fibre usage: new − old, or new after a decrease (a reset); a delta whose rate
-    8·delta/(t2 − t1) exceeds the capacity is a glitch (dropped, not billed)."""
+    8·delta/(t2 − t1) exceeds the capacity is a glitch (dropped, not billed), judged per
+    direction: a glitch in `in` leaves the `out` delta of the same pair billed."""
     out = []
     for (t1, in1, out1), (t2, in2, out2) in itertools.pairwise(samples):
         d_in = in2 - in1 if in2 >= in1 else in2
         d_out = out2 - out1 if out2 >= out1 else out2
         # Exactly (no float rounding): 8·delta / ((t2 − t1) ms / 1000) > capacity · 10^6.
         limit = Fraction(capacity_mbps) * 1_000_000 * (t2 - t1) / 1000
-        glitch = 8 * max(d_in, d_out) > limit
-        out.append(Delta(t1, t2, d_in, d_out, in2 < in1 or out2 < out1, glitch))
+        reset = in2 < in1 or out2 < out1
+        out.append(Delta(t1, t2, d_in, d_out, reset, 8 * d_in > limit, 8 * d_out > limit))
     return out
 
 
@@ -253,11 +268,19 @@ class TruthBuilder:
                     "interval_s": port.interval_ms / 1000,
                     "samples": len(rows),
                     **row,
-                    "bytes_in": sum(d.bytes_in for d in port_deltas[port.key] if not d.glitch),
-                    "bytes_out": sum(d.bytes_out for d in port_deltas[port.key] if not d.glitch),
+                    "bytes_in": sum(d.billed_in for d in port_deltas[port.key]),
+                    "bytes_out": sum(d.billed_out for d in port_deltas[port.key]),
                     "resets": [_time(d.t2) for d in port_deltas[port.key] if d.reset],
                     "glitches": [
-                        {"t1": _time(d.t1), "t2": _time(d.t2), "in": d.bytes_in, "out": d.bytes_out}
+                        {
+                            "t1": _time(d.t1),
+                            "t2": _time(d.t2),
+                            "in": d.bytes_in,
+                            "out": d.bytes_out,
+                            "directions": [
+                                k for k, g in (("in", d.glitch_in), ("out", d.glitch_out)) if g
+                            ],
+                        }
                         for d in port_deltas[port.key]
                         if d.glitch
                     ],
@@ -362,14 +385,16 @@ class TruthBuilder:
         for partner in self.world.registry.partners:
             if not any(d["partner"] == partner.id for d in devices + ports):
                 continue
-            buckets: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+            # Per direction: a bucket is known for a direction when it holds a valid delta of it.
+            buckets_in: dict[int, int] = defaultdict(int)
+            buckets_out: dict[int, int] = defaultdict(int)
             for port in self.world.ports:
                 if port.partner == partner.id:
                     for d in port_deltas[port.key]:
-                        if not d.glitch:
-                            bucket = buckets[d.t2 // BUCKET_MS]
-                            bucket[0] += d.bytes_in
-                            bucket[1] += d.bytes_out
+                        if not d.glitch_in:
+                            buckets_in[d.t2 // BUCKET_MS] += d.bytes_in
+                        if not d.glitch_out:
+                            buckets_out[d.t2 // BUCKET_MS] += d.bytes_out
             own_ports = [p for p in ports if p["partner"] == partner.id]
             out.append(
                 {
@@ -382,9 +407,9 @@ class TruthBuilder:
                     "rejected": dict(sorted(self.rejected[partner.id].items())),
                     "bytes_in": sum(p["bytes_in"] for p in own_ports),
                     "bytes_out": sum(p["bytes_out"] for p in own_ports),
-                    "p95_in_bps": p95([8 * b[0] / 300 for b in buckets.values()]),
-                    "p95_out_bps": p95([8 * b[1] / 300 for b in buckets.values()]),
-                    "p95_buckets": len(buckets),
+                    "p95_in_bps": p95([8 * b / 300 for b in buckets_in.values()]),
+                    "p95_out_bps": p95([8 * b / 300 for b in buckets_out.values()]),
+                    "p95_buckets": len(buckets_in.keys() | buckets_out.keys()),
                 }
             )
         if self.rejected.get("_network") or self.duplicates["_network"]:
