@@ -362,9 +362,7 @@ def _collector(switch: str, payload: bytes, now: int) -> CollectorReport:
         detail = f"reachable: expected true or false, got {_show_value(reachable)}"
         raise _Reject("bad_collector", detail)
     latency = doc.get("latency_s")
-    if latency is not None and (
-        type(latency) not in (int, float) or not 0 <= latency < 3600
-    ):
+    if latency is not None and (type(latency) not in (int, float) or not 0 <= latency < 3600):
         detail = f"latency_s: expected seconds 0..3600, got {_show_value(latency)}"
         raise _Reject("bad_collector", detail)
     error = doc.get("error")
