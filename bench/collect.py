@@ -9,7 +9,7 @@ snmpsim process on loopback (one community per switch; its data written here), m
   once on one pysnmp engine, as `mainport collect` runs them): wall time, collector CPU; median
   of --rounds rounds after a warm-up;
 - the same with --dead percent of the switches not answering (no agent at their address; the
-  default timeout 2 s and 1 retry);
+  default timeout 2 s and 1 retry; the live ones wait up to 60 s for snmpsim's queue);
 - poll-to-queryable: one round published through Mosquitto to `mainport ingest` into InfluxDB,
   from the round's start (and from its last publish) until every counters point is queryable.
 
@@ -113,7 +113,11 @@ def pollers_for(switches: list[str], port: int, ports: int, dead: set[str]) -> l
     out = []
     for sw in switches:
         address = f"127.0.0.1:{free_udp_port() if sw in dead else port}"
-        switch = Switch.model_validate({"id": sw, "address": address, "credentials": sw})
+        # One snmpsim process answers for every switch, one request at a time: with all switches
+        # asked at once, the last answer comes long after the first, so the live ones get a
+        # timeout that waits for it; the dead ones keep the default (2 s, 1 retry).
+        timing = {} if sw in dead else {"timeout_s": 60, "retries": 0}
+        switch = Switch.model_validate({"id": sw, "address": address, "credentials": sw, **timing})
         registry_ports = {
             f"xe-0-0-{p}": Port(switch=sw, port=f"xe-0-0-{p}", capacity_mbps=10_000)
             for p in range(1, ports + 1)

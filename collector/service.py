@@ -1,7 +1,7 @@
 """`mainport collect`: poll the registry's switches over SNMP, publish counters over MQTT.
 
-One asyncio task per switch, all sharing one pysnmp engine: a switch that is slow or silent
-only delays its own task (its timeout and retries are its own), never the others. Each task
+One asyncio task per switch (a pysnmp engine per credentials name): a switch that is slow or
+silent only delays its own task (its timeout and retries are its own), never the others. Each task
 starts at a random offset within its interval, so a thousand switches do not poll in the same
 second, and then keeps its cadence (a late poll does not shift the next ones). Messages go out
 with QoS 1 through one paho client with its own network thread; paho queues them while the
@@ -109,12 +109,20 @@ async def run_all(
     stop: asyncio.Event,
     seed: int | None = None,
 ) -> None:
-    engine = SnmpEngine()
+    # One engine per credentials name: pysnmp keeps v3 users in the engine by user name, so two
+    # switches with one user name but different keys must not share an engine.
+    engines = {p.switch.credentials: SnmpEngine() for p, _ in targets}
     rng = random.Random(seed)
     try:
-        await asyncio.gather(*(run_switch(engine, p, c, publish, stop, rng) for p, c in targets))
+        await asyncio.gather(
+            *(
+                run_switch(engines[p.switch.credentials], p, c, publish, stop, rng)
+                for p, c in targets
+            )
+        )
     finally:
-        engine.close_dispatcher()
+        for engine in engines.values():
+            engine.close_dispatcher()
 
 
 class MqttPublisher:
