@@ -29,14 +29,6 @@ from tests.integration.collector.snmp_agents import (
 )
 
 
-@pytest.fixture(scope="module")
-def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
-    agent = Snmpd(tmp_path_factory.mktemp("snmpd"))
-    agent.start()
-    yield agent
-    agent.stop()
-
-
 @pytest.fixture
 def snmpsim(tmp_path: Path) -> Iterator[SnmpSim]:
     """Not started: snmpsim finds its data files when it starts, so the test serves first."""
