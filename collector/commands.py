@@ -50,7 +50,7 @@ def run_collect(settings: Settings, registry: Registry, *, once: bool, switch: s
         settings.collector_mqtt_username,
         password.get_secret_value() if password else None,
     )
-    metrics.serve(settings.collector_metrics_port)
+    metrics.serve(settings.collector_metrics_port, settings.collector_metrics_host)
     log.info(
         "polling %d switches (%d registry ports); metrics on :%s",
         len(targets),

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     collector_metrics_port: int = Field(
         9117, ge=0, le=65535, description="`mainport collect`'s Prometheus /metrics; 0: none."
     )
+    collector_metrics_host: str = Field(
+        "127.0.0.1", description="Where `mainport collect` serves /metrics (0.0.0.0 in containers)."
+    )
 
     influx_url: str = Field(
         "http://127.0.0.1:8086", description="InfluxDB's v1 HTTP API (/write, /query)."
