@@ -385,16 +385,17 @@ class TruthBuilder:
         for partner in self.world.registry.partners:
             if not any(d["partner"] == partner.id for d in devices + ports):
                 continue
-            # Per direction: a bucket is known for a direction when it holds a valid delta of it.
-            buckets_in: dict[int, int] = defaultdict(int)
-            buckets_out: dict[int, int] = defaultdict(int)
+            # A bucket is known when it holds a valid delta of either direction (SPEC: "without
+            # any valid delta" it is unknown); a direction whose deltas there were all glitches
+            # counts 0 in it, as the platform's derived 5-minute records do.
+            buckets: dict[int, list[int]] = defaultdict(lambda: [0, 0])
             for port in self.world.ports:
                 if port.partner == partner.id:
                     for d in port_deltas[port.key]:
-                        if not d.glitch_in:
-                            buckets_in[d.t2 // BUCKET_MS] += d.bytes_in
-                        if not d.glitch_out:
-                            buckets_out[d.t2 // BUCKET_MS] += d.bytes_out
+                        if not (d.glitch_in and d.glitch_out):
+                            bucket = buckets[d.t2 // BUCKET_MS]
+                            bucket[0] += d.billed_in
+                            bucket[1] += d.billed_out
             own_ports = [p for p in ports if p["partner"] == partner.id]
             out.append(
                 {
@@ -407,9 +408,9 @@ class TruthBuilder:
                     "rejected": dict(sorted(self.rejected[partner.id].items())),
                     "bytes_in": sum(p["bytes_in"] for p in own_ports),
                     "bytes_out": sum(p["bytes_out"] for p in own_ports),
-                    "p95_in_bps": p95([8 * b / 300 for b in buckets_in.values()]),
-                    "p95_out_bps": p95([8 * b / 300 for b in buckets_out.values()]),
-                    "p95_buckets": len(buckets_in.keys() | buckets_out.keys()),
+                    "p95_in_bps": p95([8 * b[0] / 300 for b in buckets.values()]),
+                    "p95_out_bps": p95([8 * b[1] / 300 for b in buckets.values()]),
+                    "p95_buckets": len(buckets),
                 }
             )
         if self.rejected.get("_network") or self.duplicates["_network"]:
