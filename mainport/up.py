@@ -183,6 +183,20 @@ class Stack:
                     account_username(partner.id, "sim"),
                     store.issue(partner.id, label="sim", runtime=True),
                 )
+        # The SNMP collector, when the registry has switches and their secrets are in place
+        # (without them `mainport collect` refuses to start), with its own `_network` login.
+        collect = bool(self.registry.switches) and s.snmp_credentials_path.exists()
+        collector_env = (
+            {
+                "MAINPORT_COLLECTOR_MQTT_USERNAME": account_username(NETWORK_ACCOUNT, "collector"),
+                "MAINPORT_COLLECTOR_MQTT_PASSWORD": store.issue(
+                    NETWORK_ACCOUNT, label="collector", runtime=True
+                ),
+                "MAINPORT_COLLECTOR_METRICS_PORT": str(free_port()),
+            }
+            if collect
+            else {}
+        )
         grants = GrantLog(s.grants_file).active()
         write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir, grants)
 
@@ -215,6 +229,10 @@ class Stack:
         self._spawn("ingest", ["ingest"], {**env, **_influx_env(logins["writer"])})
         self._spawn("derive", ["derive"], {**env, **_influx_env(logins["deriver"])})
         self._spawn("api", ["api"], {**env, **_influx_env(logins["reader"])})
+        if collect:
+            self._spawn("collector", ["collect"], {**env, **collector_env})
+        elif self.registry.switches:
+            say(f"collector not started: no SNMP credentials at {s.snmp_credentials_path}")
         if self.simulate:
             scenario = (
                 self.scenario or Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"

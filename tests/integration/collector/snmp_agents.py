@@ -193,3 +193,29 @@ class SnmpSim:
         if self.child is not None:
             self.child.stop()
             self.child = None
+
+
+def switch_files(tmp_path: Path, snmpd: Snmpd) -> tuple[Path, Path]:
+    """A registry with one switch, `local` (snmpd, v3), and its 0600 credentials file; returns
+    (partners file, data dir)."""
+    partners = tmp_path / "partners.yaml"
+    partners.write_text(
+        "partners:\n"
+        "  - id: lab\n"
+        "    name: Lab\n"
+        "    ports: [{switch: local, port: lo, capacity_mbps: 100000}]\n"
+        "switches:\n"
+        f'  - {{id: local, address: "127.0.0.1:{snmpd.port}", credentials: local-v3, '
+        "interval_s: 5, timeout_s: 2}\n"
+    )
+    data = tmp_path / "var"
+    secrets = data / "secrets"
+    secrets.mkdir(parents=True)
+    creds = secrets / "snmp-credentials.yaml"
+    creds.write_text(
+        "credentials:\n"
+        f'  local-v3: {{version: "3", user: {V3_USER}, auth_key: "{V3_AUTH}", '
+        f'priv_key: "{V3_PRIV}"}}\n'
+    )
+    creds.chmod(0o600)
+    return partners, data

@@ -16,34 +16,10 @@ import orjson
 from access.broker import NETWORK_ACCOUNT
 from core.processes import Child, free_port
 from tests.conftest import wait_for
-from tests.integration.collector.snmp_agents import V3_AUTH, V3_PRIV, V3_USER, Snmpd
+from tests.integration.collector.snmp_agents import V3_PRIV, Snmpd, switch_files
 from tests.integration.conftest import Broker, stack_env
 from tests.integration.mqtt_support import Subscriber
 from timeseries.client import InfluxClient
-
-
-def setup(tmp_path: Path, snmpd: Snmpd) -> tuple[Path, Path]:
-    partners = tmp_path / "partners.yaml"
-    partners.write_text(
-        "partners:\n"
-        "  - id: lab\n"
-        "    name: Lab\n"
-        "    ports: [{switch: local, port: lo, capacity_mbps: 100000}]\n"
-        "switches:\n"
-        f'  - {{id: local, address: "127.0.0.1:{snmpd.port}", credentials: local-v3, '
-        "interval_s: 5, timeout_s: 2}\n"
-    )
-    data = tmp_path / "var"
-    secrets = data / "secrets"
-    secrets.mkdir(parents=True)
-    creds = secrets / "snmp-credentials.yaml"
-    creds.write_text(
-        "credentials:\n"
-        f'  local-v3: {{version: "3", user: {V3_USER}, auth_key: "{V3_AUTH}", '
-        f'priv_key: "{V3_PRIV}"}}\n'
-    )
-    creds.chmod(0o600)
-    return partners, data
 
 
 def test_collect_publishes_spec_messages_with_the_network_login(
@@ -54,7 +30,7 @@ def test_collect_publishes_spec_messages_with_the_network_login(
     spawn: Callable[..., Child],
     tmp_path: Path,
 ) -> None:
-    partners, data = setup(tmp_path, snmpd)
+    partners, data = switch_files(tmp_path, snmpd)
     metrics_port = free_port()
     env = stack_env(
         broker,
@@ -84,7 +60,7 @@ def test_collect_publishes_spec_messages_with_the_network_login(
 def test_once_prints_what_the_switch_answered_and_publishes_nothing(
     snmpd: Snmpd, tmp_path: Path
 ) -> None:
-    partners, data = setup(tmp_path, snmpd)
+    partners, data = switch_files(tmp_path, snmpd)
     env = {
         "MAINPORT_PARTNERS_FILE": str(partners),
         "MAINPORT_DATA_DIR": str(data),
