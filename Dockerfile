@@ -1,4 +1,5 @@
-# Mainport application image: one image for `mainport api`, `ingest`, `simulate` and `provision`.
+# Mainport application image: one image for `mainport api`, `ingest`, `collect`, `simulate`,
+# `provision`.
 # Production wiring (broker, InfluxDB, secrets) is in docker-compose.yml; see docker/README.md.
 
 FROM python:3.11-slim AS build
@@ -19,6 +20,7 @@ COPY core/ core/
 COPY timeseries/ timeseries/
 COPY access/ access/
 COPY derive/ derive/
+COPY collector/ collector/
 COPY mainport/ mainport/
 
 # Dependencies are pinned in pyproject.toml; requirements.lock, when present, also pins the

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from api.analytics_store import uptime_records
+from api.collector_store import unreachable_by_switch
 from api.usage_store import PortUsage, usage_records
 from domain.intervals import Interval, clip_intervals, merge_intervals
 from domain.registry import DEFAULT_INTERVAL_S, Device, Partner, Registry
@@ -93,7 +94,10 @@ async def partner_uptime(
 ) -> PartnerUptime:
     hi = max(start_ns, min(end_ns, now_ns))
     ports = {f"{p.switch}/{p.port}": p for p in partner.ports}
-    records = await uptime_records(influx, partner.id, list(ports), start_ns, hi)
+    records, blind = await asyncio.gather(
+        uptime_records(influx, partner.id, list(ports), start_ns, hi),
+        unreachable_by_switch(influx, {p.switch for p in partner.ports}, start_ns, hi),
+    )
     gaps = [Interval(a, b) for a, b in platform_gaps(records.link_records, start_ns, hi)]
     maintenance = [
         Interval(datetime_ns(w.start), datetime_ns(w.end))
@@ -102,7 +106,9 @@ async def partner_uptime(
     ]
     unknown = merge_intervals([*maintenance, *gaps])
 
-    def availability(kind: str, subject: str, interval_s: float) -> Availability:
+    def availability(
+        kind: str, subject: str, interval_s: float, blind_spans: list[Interval] | None = None
+    ) -> Availability:
         rec = records.subjects.get((kind, subject))
         return availability_from_spans(
             first_ns=rec.first if rec else None,
@@ -113,13 +119,14 @@ async def partner_uptime(
             start_ns=start_ns,
             end_ns=end_ns,
             now_ns=now_ns,
-            unknown=unknown,
+            unknown=merge_intervals([*unknown, *blind_spans]) if blind_spans else unknown,
         )
 
     links = []
     port_down: dict[str, list[Interval]] = {}
     for name, port in ports.items():
-        a = availability("port", name, port.interval_s)
+        # SPEC: while the collector could not reach the switch, its ports' time is unknown.
+        a = availability("port", name, port.interval_s, blind.get(port.switch))
         port_down[name] = list(a.down)
         links.append(SubjectUptime(name, a, incidents(name, a)))
     registered = {d.id: d for d in partner.devices}

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
 from api.guards import AttemptLimiter, SecurityHeaders
-from api.routes import analytics, grants, health, partners, platform, telemetry
+from api.routes import analytics, grants, health, network, partners, platform, telemetry
 from core.settings import Settings
 from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
@@ -66,6 +66,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(grants.router)
     app.include_router(analytics.router)
     app.include_router(platform.router)
+    app.include_router(network.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

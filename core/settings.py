@@ -96,6 +96,24 @@ class Settings(BaseSettings):
         None, description="Its private key, readable by the broker's user only."
     )
 
+    collector_mqtt_username: str = Field(
+        "_network", description="The broker login of `mainport collect` (the SPEC `_network`)."
+    )
+    collector_mqtt_password: SecretStr | None = Field(
+        None, description="Its password (`mainport credentials issue _network` prints one)."
+    )
+    snmp_credentials_file: Path | None = Field(
+        None,
+        description="The SNMP credentials (communities, v3 USM keys) the switches of the registry "
+        "name; 0600. Default: <data dir>/secrets/snmp-credentials.yaml.",
+    )
+    collector_metrics_port: int = Field(
+        9117, ge=0, le=65535, description="`mainport collect`'s Prometheus /metrics; 0: none."
+    )
+    collector_metrics_host: str = Field(
+        "127.0.0.1", description="Where `mainport collect` serves /metrics (0.0.0.0 in containers)."
+    )
+
     influx_url: str = Field(
         "http://127.0.0.1:8086", description="InfluxDB's v1 HTTP API (/write, /query)."
     )
@@ -447,6 +465,10 @@ class Settings(BaseSettings):
     @property
     def credentials_file(self) -> Path:
         return self.data_dir / "secrets" / "mqtt-credentials.json"
+
+    @property
+    def snmp_credentials_path(self) -> Path:
+        return self.snmp_credentials_file or self.data_dir / "secrets" / "snmp-credentials.yaml"
 
     @property
     def log_dir(self) -> Path:

@@ -35,21 +35,20 @@ def traffic_points(
     lo, hi = ranges.buckets_lo, ranges.buckets_hi
     inbound = bucket_octets([deltas.inbound], lo, hi)
     outbound = bucket_octets([deltas.outbound], lo, hi)
+    # A glitch drops one direction's delta only (SPEC), so a bucket may hold valid deltas of
+    # one direction and none of the other: that one is written as 0 there. `deltas` counts the
+    # sample pairs with at least one valid direction.
     counts: dict[int, int] = defaultdict(int)
-    for t2 in deltas.inbound.t2_ns.tolist():
+    for t2 in set(deltas.inbound.t2_ns.tolist()) | set(deltas.outbound.t2_ns.tolist()):
         if lo <= t2 < hi:
             counts[t2 // BUCKET_NS * BUCKET_NS] += 1
-    # `counts[...]` below also enters every written bucket into `counts`, so none is emptied.
+    sums: dict[int, list[int]] = {bucket: [0, 0] for bucket in counts}
+    for direction, buckets in enumerate((inbound, outbound)):
+        for bucket, octets in zip(buckets.start_ns.tolist(), buckets.octets.tolist(), strict=True):
+            sums[int(bucket)][direction] = int(octets)
     points = [
-        derived.traffic_line(
-            partner, subject, int(bucket), int(octets_in), int(octets_out), counts[int(bucket)]
-        )
-        for bucket, octets_in, octets_out in zip(
-            inbound.start_ns.tolist(),
-            inbound.octets.tolist(),
-            outbound.octets.tolist(),
-            strict=True,
-        )
+        derived.traffic_line(partner, subject, bucket, octets_in, octets_out, counts[bucket])
+        for bucket, (octets_in, octets_out) in sorted(sums.items())
     ]
     emptied = {t for series in old for t in times_of(series)} - set(counts)
     for bucket in emptied:

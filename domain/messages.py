@@ -51,7 +51,7 @@ REASONS = frozenset((
     "payload_too_large", "bad_topic", "bad_partner_id", "unknown_partner", "bad_device_id",
     "bad_port_id", "malformed_json", "bad_shape", "no_metrics", "too_many_metrics",
     "bad_metric_name", "non_numeric_value", "non_finite_value", "bad_timestamp", "ts_too_old",
-    "ts_in_future", "bad_status", "bad_counters", "bad_senml",
+    "ts_in_future", "bad_status", "bad_counters", "bad_senml", "bad_collector",
 ))
 # fmt: on
 """Every `Rejected.reason`, so counters can be created up front."""
@@ -101,6 +101,19 @@ class Counters:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectorReport:
+    """`{root}/_network/{switch}/_collector`: whether the SNMP collector reached the switch.
+    While it did not, the switch's ports' time is unknown (SPEC link uptime), not down."""
+
+    switch: str
+    ts_ns: int
+    reachable: bool
+    latency_s: float | None
+    error: str | None
+    ts_from_device: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     partner: str
     """The topic's partner when a valid slug, "_network" for network topics, else "_unknown"."""
@@ -111,7 +124,7 @@ class Rejected:
     a rejected message there, so a replay lands in the window it describes."""
 
 
-Message: TypeAlias = Telemetry | TelemetryBatch | Status | Counters | Rejected
+Message: TypeAlias = Telemetry | TelemetryBatch | Status | Counters | CollectorReport | Rejected
 
 
 def parse_message(
@@ -133,7 +146,7 @@ def parse_message(
     if isinstance(route, Rejected):
         return route
     kind, partner, device, port = route
-    if known_partners is not None and kind != "counters" and partner not in known_partners:
+    if known_partners is not None and partner != NETWORK and partner not in known_partners:
         return Rejected(partner, "unknown_partner", f"partner {partner!r} is not registered")
     if len(payload) > MAX_PAYLOAD_BYTES:
         detail = f"payload is {len(payload)} bytes, more than {MAX_PAYLOAD_BYTES}"
@@ -143,6 +156,8 @@ def parse_message(
             return _telemetry(partner, device, payload, received_ns)
         if kind == "status":
             return _status(partner, device, payload, received_ns)
+        if kind == "collector":
+            return _collector(device, payload, received_ns)
         return _counters(device, port, payload, received_ns)
     except Reject as exc:
         rejected = _rejected(partner, *exc.args)
@@ -159,8 +174,16 @@ def _route(topic: str, root: str) -> tuple[str, str, str, str] | Rejected:
     parts = topic[len(prefix) :].split("/")
     first = parts[0]
     if first == NETWORK:
+        if len(parts) == 3 and parts[2] == "_collector":
+            if not SLUG_RE.fullmatch(parts[1]):
+                detail = f"switch id {show(parts[1])} is not a slug ([a-z0-9][a-z0-9-]{{1,31}})"
+                return _rejected(NETWORK, "bad_port_id", detail)
+            return ("collector", NETWORK, parts[1], "")
         if len(parts) != 4 or parts[3] != "counters":
-            detail = f"expected {root}/_network/{{switch}}/{{port}}/counters, got {show(topic)}"
+            detail = (
+                f"expected {root}/_network/{{switch}}/{{port}}/counters or "
+                f"{root}/_network/{{switch}}/_collector, got {show(topic)}"
+            )
             return _rejected(NETWORK, "bad_topic", detail)
         for what, value in (("switch", parts[1]), ("port", parts[2])):
             if not SLUG_RE.fullmatch(value):
@@ -256,6 +279,33 @@ def _counters(switch: str, port: str, payload: bytes, now: int) -> Counters:
         detail = f"oper_status: expected up or down, got {show_value(status)}"
         raise Reject("bad_counters", detail)
     return Counters(switch, port, ts, octets[0], octets[1], status.lower() == "up", from_device)
+
+
+def _collector(switch: str, payload: bytes, now: int) -> CollectorReport:
+    """`{"ts": T?, "reachable": bool}`, and optionally the poll's `latency_s` and `error`."""
+    doc = decode(payload)
+    if not isinstance(doc, dict):
+        raise Reject("bad_shape", f"expected a JSON object, got {json_type(doc)}")
+    ts, from_device = _doc_ts(doc, now)
+    reachable = doc.get("reachable")
+    if not isinstance(reachable, bool):
+        detail = f"reachable: expected true or false, got {show_value(reachable)}"
+        raise Reject("bad_collector", detail)
+    latency = doc.get("latency_s")
+    if latency is not None and (type(latency) not in (int, float) or not 0 <= latency < 3600):
+        detail = f"latency_s: expected seconds 0..3600, got {show_value(latency)}"
+        raise Reject("bad_collector", detail)
+    error = doc.get("error")
+    if error is not None and not isinstance(error, str):
+        raise Reject("bad_collector", f"error: expected a string, got {show_value(error)}")
+    return CollectorReport(
+        switch,
+        ts,
+        reachable,
+        None if latency is None else float(latency),
+        None if error is None else error[:MAX_DETAIL],
+        from_device,
+    )
 
 
 def _own_time(payload: bytes, now: int) -> int | None:

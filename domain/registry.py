@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.switches import Switch
 from domain.yaml_model import ConfigFileError, FieldError, load_yaml_model, parse_yaml_model
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,31}$"
@@ -133,10 +134,13 @@ class MaintenanceWindow(_Strict):
 class Registry(_Strict):
     partners: tuple[Partner, ...]
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    switches: tuple[Switch, ...] = ()
+    """Switches the SNMP collector polls (domain/switches.py); none: no collector needed."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Registry:
         _no_duplicates([p.id for p in self.partners], "partner id", "partners")
+        _no_duplicates([s.id for s in self.switches], "switch id", "switches")
         owner: dict[tuple[str, str], str] = {}
         for i, partner in enumerate(self.partners):
             for j, port in enumerate(partner.ports):
@@ -168,6 +172,9 @@ class Registry(_Strict):
     @cached_property
     def port_owner(self) -> Mapping[tuple[str, str], Partner]:
         return {port.key: p for p in self.partners for port in p.ports}
+
+    def ports_of_switch(self, switch_id: str) -> list[Port]:
+        return [port for p in self.partners for port in p.ports if port.switch == switch_id]
 
     def partner(self, partner_id: str) -> Partner | None:
         return self.by_id.get(partner_id)

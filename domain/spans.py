@@ -178,3 +178,28 @@ def platform_gaps(
         gaps.append((gap_since, end_ns))
     lo = max(start_ns, began)
     return [(max(a, lo), min(b, end_ns)) for a, b in gaps if min(b, end_ns) > max(a, lo)]
+
+
+def unreachable_spans(
+    reports: Sequence[tuple[int, bool]], start_ns: int, end_ns: int
+) -> list[tuple[int, int]]:
+    """When the SNMP collector could not reach a switch, within `[start_ns, end_ns)`: from each
+    `reachable: false` report until the next `true` one (or `end_ns`). SPEC: that time is
+    unknown for the switch's ports, neither up nor down.
+
+    `reports` (time, reachable) must hold the last report before `start_ns` (if any) and all in
+    the window; repeats of one state change nothing.
+    """
+    spans: list[tuple[int, int]] = []
+    since: int | None = None
+    for t, reachable in sorted(reports):
+        if not reachable and since is None:
+            since = t
+        elif reachable and since is not None:
+            spans.append((since, t))
+            since = None
+    if since is not None:
+        spans.append((since, end_ns))
+    return [
+        (max(a, start_ns), min(b, end_ns)) for a, b in spans if min(b, end_ns) > max(a, start_ns)
+    ]

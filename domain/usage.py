@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,16 +34,19 @@ Counter = NDArray[np.uint64] | Sequence[int]
 _NEAR = 1e-9
 
 
+Direction = Literal["in", "out"]
+
+
 @dataclass(frozen=True, slots=True)
 class Glitch:
-    """A dropped pair of samples: a rate above the port's capacity, so neither delta is billed."""
+    """A dropped delta of one direction: its rate is above the port's capacity, so it is not
+    billed. The other direction's delta of the same pair is judged on its own (SPEC)."""
 
     t1_ns: int
     t2_ns: int
-    in_octets: int
-    out_octets: int
+    direction: Direction
+    octets: int
     rate_bps: float
-    """The higher of the two directions' rates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,31 +118,39 @@ def port_deltas(
     """The deltas between consecutive counters samples of one port (SPEC fibre deltas).
 
     Samples may come in any order; of two with the same time the later given wins, as in
-    InfluxDB. A pair of samples whose rate exceeds the capacity in either direction is a glitch:
-    both its deltas are dropped, because in and out come from one reading and one of them is
-    already known to be wrong.
+    InfluxDB. `in_octets` and `out_octets` are two counters: a delta whose rate exceeds the
+    capacity is a glitch of its own direction only, and the other direction's delta of the same
+    pair stays billed (as RRDtool and MRTG judge each data source on its own).
     """
     times, inbound, outbound = _samples(times_ns, _uint64(in_octets), _uint64(out_octets))
     t1, t2 = times[:-1], times[1:]
     d_in, reset_in = _differences(inbound)
     d_out, reset_out = _differences(outbound)
-    # Both directions share t2 − t1, so the larger delta has the larger rate.
-    peak = np.maximum(d_in, d_out)
-    rates = peak.astype(np.float64) * (8.0 * NS_PER_S) / (t2 - t1).astype(np.float64)
+    ok_in, glitches_in = _judge(t1, t2, d_in, capacity_mbps, "in")
+    ok_out, glitches_out = _judge(t1, t2, d_out, capacity_mbps, "out")
+    glitches = sorted(glitches_in + glitches_out, key=lambda g: (g.t2_ns, g.direction))
+    return PortDeltas(
+        inbound=Deltas(t2[ok_in], d_in[ok_in], reset_in[ok_in]),
+        outbound=Deltas(t2[ok_out], d_out[ok_out], reset_out[ok_out]),
+        glitches=tuple(glitches),
+    )
+
+
+def _judge(
+    t1: NDArray[np.int64],
+    t2: NDArray[np.int64],
+    octets: NDArray[np.uint64],
+    capacity_mbps: float,
+    direction: Direction,
+) -> tuple[NDArray[np.bool_], list[Glitch]]:
+    """Which deltas of one direction are valid, and the glitches among them."""
+    rates = octets.astype(np.float64) * (8.0 * NS_PER_S) / (t2 - t1).astype(np.float64)
     limit = capacity_mbps * 1e6
     glitch = rates > limit
     for i in np.flatnonzero(np.abs(rates - limit) <= _NEAR * limit).tolist():
-        glitch[i] = is_glitch(int(peak[i]), int(t1[i]), int(t2[i]), capacity_mbps)
-    columns = (t1, t2, d_in, d_out, rates)
-    glitches = tuple(
-        Glitch(*row) for row in zip(*(c[glitch].tolist() for c in columns), strict=True)
-    )
-    ok = ~glitch
-    return PortDeltas(
-        inbound=Deltas(t2[ok], d_in[ok], reset_in[ok]),
-        outbound=Deltas(t2[ok], d_out[ok], reset_out[ok]),
-        glitches=glitches,
-    )
+        glitch[i] = is_glitch(int(octets[i]), int(t1[i]), int(t2[i]), capacity_mbps)
+    rows = zip(*(c[glitch].tolist() for c in (t1, t2, octets, rates)), strict=True)
+    return ~glitch, [Glitch(a, b, direction, o, r) for a, b, o, r in rows]
 
 
 def window_octets(deltas: Iterable[Deltas], start_ns: int, end_ns: int) -> int:

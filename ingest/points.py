@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from domain.lineprotocol import line
 from domain.messages import (
+    CollectorReport,
     Counters,
     Message,
     Rejected,
@@ -24,6 +25,7 @@ from domain.messages import (
 )
 from ingest.deadletters import EXCERPT_CHARS, DeadLetter
 from timeseries.integers import as_int64
+from timeseries.schema import COLLECTOR_MEASUREMENT
 
 EXCERPT_BYTES = EXCERPT_CHARS
 _MAX_CACHED_HEADS = 100_000
@@ -62,6 +64,8 @@ def message_lines(
         ]
     if isinstance(msg, Counters):
         return [counters_line(msg, port_owner.get((msg.switch, msg.port), ""))]
+    if isinstance(msg, CollectorReport):
+        return [collector_line(msg)]
     return [rejected_line(msg, topic, payload, received_ns)]
 
 
@@ -83,6 +87,17 @@ def counters_line(msg: Counters, partner: str) -> str:
         "up": int(msg.up),
     }
     return line("counters", tags, fields, msg.ts_ns)
+
+
+def collector_line(msg: CollectorReport) -> str:
+    """Whether the SNMP collector reached a switch: the API reads its unreachable spans as
+    unknown time for the switch's ports, and its last report as the switch's health."""
+    fields: dict[str, str | int | float] = {"reachable": int(msg.reachable)}
+    if msg.latency_s is not None:
+        fields["latency_s"] = msg.latency_s
+    if msg.error is not None:
+        fields["error"] = msg.error
+    return line(COLLECTOR_MEASUREMENT, {"switch": msg.switch}, fields, msg.ts_ns)
 
 
 def dead_letter(msg: Rejected, topic: str, payload: bytes, received_ns: int) -> DeadLetter:

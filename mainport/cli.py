@@ -233,6 +233,25 @@ def simulate(
 
 
 @app.command()
+def collect(
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll one switch once and print what it read")
+    ] = False,
+    switch: Annotated[str | None, typer.Option(help="Only this switch (registry id)")] = None,
+) -> None:
+    """The SNMP collector: switch port counters → MQTT (`_network` login), per SPEC."""
+    from collector.commands import CollectError, run_collect
+
+    setup_logging()
+    settings = load_settings()
+    try:
+        code = run_collect(settings, load_partners(settings), once=once, switch=switch)
+    except CollectError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
 def provision() -> None:
     """Write the broker's password and ACL files from the partners file, the issued logins and
     the active grants, and reload a running broker."""

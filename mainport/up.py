@@ -243,6 +243,20 @@ class Stack:
             sim_credentials = simulator_logins(
                 store, self.registry, self.scenario_file, self.settings.mqtt_root
             )
+        # The SNMP collector, when the registry has switches and their secrets are in place
+        # (without them `mainport collect` refuses to start), with its own `_network` login.
+        collect = bool(self.registry.switches) and s.snmp_credentials_path.exists()
+        collector_env = (
+            {
+                "MAINPORT_COLLECTOR_MQTT_USERNAME": account_username(NETWORK_ACCOUNT, "collector"),
+                "MAINPORT_COLLECTOR_MQTT_PASSWORD": store.issue(
+                    NETWORK_ACCOUNT, label="collector", runtime=True
+                ),
+                "MAINPORT_COLLECTOR_METRICS_PORT": str(free_port()),
+            }
+            if collect
+            else {}
+        )
         grants = GrantLog(s.grants_file).active()
         write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir, grants)
 
@@ -289,6 +303,10 @@ class Stack:
         self._spawn("retain-guard", ["retain-guard"], env)
         self._spawn("derive", ["derive"], {**env, **_influx_env(logins["deriver"])})
         self._spawn("api", ["api"], {**env, **_influx_env(logins["reader"])})
+        if collect:
+            self._spawn("collector", ["collect"], {**env, **collector_env})
+        elif self.registry.switches:
+            say(f"collector not started: no SNMP credentials at {s.snmp_credentials_path}")
         if self.simulate:
             sim_env = {**env, "MAINPORT_SIM_CREDENTIALS": json.dumps(sim_credentials)}
             if history is not None and history.backfill and history.plan is not None:

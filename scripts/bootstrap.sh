@@ -25,6 +25,9 @@ need_pkgs=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 command -v mosquitto_passwd >/dev/null 2>&1 || need_pkgs+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
+# Net-SNMP's agent and tools: the collector's tests poll a real snmpd (tests/integration/collector/).
+command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need_pkgs+=(snmpd)
+command -v snmpbulkwalk >/dev/null 2>&1 || need_pkgs+=(snmp)
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 fi
@@ -54,7 +57,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # Report (never stop) system services that hold the default ports.
-for unit in mosquitto influxdb; do
+for unit in mosquitto influxdb snmpd; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] \
      && systemctl is-active --quiet "$unit" 2>/dev/null; then
     log "found the system service '$unit' running; leaving it alone (Mainport runs its own on free ports)"

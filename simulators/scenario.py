@@ -77,6 +77,7 @@ Start = Annotated[str | datetime, BeforeValidator(_start)]
 NOT_PRODUCIBLE = {
     "bad_partner_id": "the broker ACL keeps a partner's login under its own topic prefix",
     "unknown_partner": "the broker ACL keeps a partner's login under its own topic prefix",
+    "bad_collector": "the SNMP collector's own reports; the simulator publishes no _collector",
 }
 DEVICE_REASONS = (
     "bad_topic",

@@ -103,11 +103,19 @@ class TruthBuilder:
                     "interval_s": port.interval_ms / 1000,
                     "samples": len(rows),
                     **row,
-                    "bytes_in": sum(d.bytes_in for d in port_deltas[port.key] if not d.glitch),
-                    "bytes_out": sum(d.bytes_out for d in port_deltas[port.key] if not d.glitch),
+                    "bytes_in": sum(d.billed_in for d in port_deltas[port.key]),
+                    "bytes_out": sum(d.billed_out for d in port_deltas[port.key]),
                     "resets": [_time(d.t2) for d in port_deltas[port.key] if d.reset],
                     "glitches": [
-                        {"t1": _time(d.t1), "t2": _time(d.t2), "in": d.bytes_in, "out": d.bytes_out}
+                        {
+                            "t1": _time(d.t1),
+                            "t2": _time(d.t2),
+                            "in": d.bytes_in,
+                            "out": d.bytes_out,
+                            "directions": [
+                                k for k, g in (("in", d.glitch_in), ("out", d.glitch_out)) if g
+                            ],
+                        }
                         for d in port_deltas[port.key]
                         if d.glitch
                     ],
@@ -212,14 +220,17 @@ class TruthBuilder:
         for partner in self.world.registry.partners:
             if not any(d["partner"] == partner.id for d in devices + ports):
                 continue
+            # A bucket is known when it holds a valid delta of either direction (SPEC: "without
+            # any valid delta" it is unknown); a direction whose deltas there were all glitches
+            # counts 0 in it, as the platform's derived 5-minute records do.
             buckets: dict[int, list[int]] = defaultdict(lambda: [0, 0])
             for port in self.world.ports:
                 if port.partner == partner.id:
                     for d in port_deltas[port.key]:
-                        if not d.glitch:
+                        if not (d.glitch_in and d.glitch_out):
                             bucket = buckets[d.t2 // BUCKET_MS]
-                            bucket[0] += d.bytes_in
-                            bucket[1] += d.bytes_out
+                            bucket[0] += d.billed_in
+                            bucket[1] += d.billed_out
             own_ports = [p for p in ports if p["partner"] == partner.id]
             out.append(
                 {

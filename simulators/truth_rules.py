@@ -147,20 +147,35 @@ class Delta:
     bytes_in: int
     bytes_out: int
     reset: bool
-    glitch: bool
+    glitch_in: bool
+    glitch_out: bool
+
+    @property
+    def glitch(self) -> bool:
+        """Whether either direction's delta of this pair is dropped."""
+        return self.glitch_in or self.glitch_out
+
+    @property
+    def billed_in(self) -> int:
+        return 0 if self.glitch_in else self.bytes_in
+
+    @property
+    def billed_out(self) -> int:
+        return 0 if self.glitch_out else self.bytes_out
 
 
 def deltas(samples: list[tuple[int, int, int]], capacity_mbps: float) -> list[Delta]:
     """SPEC fibre usage: new − old, or new after a decrease (a reset); a delta whose rate
-    8·delta/(t2 − t1) exceeds the capacity is a glitch (dropped, not billed)."""
+    8·delta/(t2 − t1) exceeds the capacity is a glitch (dropped, not billed), judged per
+    direction: a glitch in `in` leaves the `out` delta of the same pair billed."""
     out = []
     for (t1, in1, out1), (t2, in2, out2) in itertools.pairwise(samples):
         d_in = in2 - in1 if in2 >= in1 else in2
         d_out = out2 - out1 if out2 >= out1 else out2
         # Exactly (no float rounding): 8·delta / ((t2 − t1) ms / 1000) > capacity · 10^6.
         limit = Fraction(capacity_mbps) * 1_000_000 * (t2 - t1) / 1000
-        glitch = 8 * max(d_in, d_out) > limit
-        out.append(Delta(t1, t2, d_in, d_out, in2 < in1 or out2 < out1, glitch))
+        reset = in2 < in1 or out2 < out1
+        out.append(Delta(t1, t2, d_in, d_out, reset, 8 * d_in > limit, 8 * d_out > limit))
     return out
 
 

@@ -8,6 +8,7 @@ Raw data, in the `raw` retention policy (the database default), written by the i
 | status      | partner, device       | online (int 1/0)                      | status msg     |
 | messages    | partner, device, type | bytes (int)                           | accepted msg   |
 | counters    | partner, switch, port | in_octets, out_octets, up (int)       | counters msg   |
+| collector   | switch                | reachable (int 1/0), latency_s, error | `_collector` msg |
 | rejected    | partner, reason       | topic, excerpt, detail (str), bytes   | dead letter    |
 | ingest_link | client                | connected (int 1/0)                   | (dis)connect   |
 | ingest_heartbeat | client           | connected (int 1), accepted (int)     | 15 s, while up |
@@ -32,6 +33,8 @@ from timeseries.client import InfluxClient, StoreRejected
 
 # The retention policies, named here once (markers, derived records and readers import them).
 RAW_RP = "raw"
+COLLECTOR_MEASUREMENT = "collector"
+"""The SNMP collector's reports per switch (ingest writes, API reads: unknown time, health)."""
 DERIVED_RP = "derived"
 MARKERS_RP = "markers"
 

@@ -222,3 +222,22 @@ def test_rebuild_derives_everything_from_raw_data_alone(
     assert held_of(influx_db, DEVICE) == held
     q = f'SELECT sum("messages") FROM {ACTIVITY} WHERE "device" = $d'  # noqa: S608
     assert influx_db.query(q, {"d": DEVICE})[0][0].values[0][1] == len(obs) + len(off)
+
+
+def test_a_glitch_in_one_direction_leaves_the_other_billed_in_the_buckets(
+    influx_db: InfluxClient, store: Store, registry: Registry
+) -> None:
+    """SPEC: in and out are two counters; a glitch drops only its own direction's delta."""
+    t0 = BASE // BUCKET_NS * BUCKET_NS + BUCKET_NS
+    rows = [
+        (t0 + 10 * S, 0, 0),
+        (t0 + 70 * S, 10**13, 1_000),  # in: 10^13 bytes in 60 s, far above 10 Gbit/s
+        (t0 + 130 * S, 10**13 + 500, 3_000),
+        (t0 + 310 * S, 10**13 + 600, 10**15),  # next bucket: out glitches, in stays
+    ]
+    store.put([counters(t, i, o, True) for t, i, o in rows])
+    drain(deriver(influx_db, registry))
+    subject = f"{SWITCH}/{PORT}"
+    assert records(influx_db, "traffic", "in_octets", subject) == {t0: 500, t0 + BUCKET_NS: 100}
+    assert records(influx_db, "traffic", "out_octets", subject) == {t0: 3_000, t0 + BUCKET_NS: 0}
+    assert records(influx_db, "traffic", "deltas", subject) == {t0: 2, t0 + BUCKET_NS: 1}

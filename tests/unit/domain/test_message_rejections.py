@@ -282,3 +282,7 @@ def test_details_are_short_and_printable_even_for_hostile_input() -> None:
     assert len(result.detail) <= 200
     result.detail.encode("utf-8")
     assert result.detail.isprintable()
+
+
+def test_a_collector_report_without_a_boolean_reachable_is_bad_collector() -> None:
+    rejected("mainport/_network/core-1/_collector", {"reachable": 1}, "bad_collector")

@@ -227,9 +227,16 @@ def test_deltas_resets_and_glitches() -> None:
     samples = [(0, 1_000, 5), (10_000, 501_000, 10), (20_000, 400, 20), (30_000, 9_000_000, 30)]
 
     assert deltas(samples, 1.0) == [
-        Delta(0, 10_000, 500_000, 5, reset=False, glitch=False),
-        Delta(10_000, 20_000, 400, 10, reset=True, glitch=False),  # a decrease: the new value
-        Delta(20_000, 30_000, 8_999_600, 10, reset=False, glitch=True),  # 7.2 Mbps > 1 Mbps
+        Delta(0, 10_000, 500_000, 5, reset=False, glitch_in=False, glitch_out=False),
+        # a decrease: the new value
+        Delta(10_000, 20_000, 400, 10, reset=True, glitch_in=False, glitch_out=False),
+        # 7.2 Mbps > 1 Mbps inbound; the outbound delta of the same pair stays billed
+        Delta(20_000, 30_000, 8_999_600, 10, reset=False, glitch_in=True, glitch_out=False),
+    ]
+    assert [(d.billed_in, d.billed_out) for d in deltas(samples, 1.0)] == [
+        (500_000, 5),
+        (400, 10),
+        (0, 10),
     ]
 
 
