@@ -1,8 +1,9 @@
 """`.env.example`, rendered from `Settings`, so the file and the code cannot disagree.
 
 Every field becomes a commented `MAINPORT_NAME=default` line under its description and limits;
-secrets are never given a value. `tests/unit/core/test_env_example.py` fails when the committed file is out
-of step; regenerate it with `make env-example` (or `python -m core.env_example .env.example`).
+secrets are never given a value. `tests/unit/core/test_env_example.py` fails when the committed
+file is out of step; regenerate it with `make env-example`
+(or `python -m core.env_example .env.example`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ WIDTH = 100
 
 HEADER = """\
 # Every setting of the `mainport` commands, with its default. Generated from core/settings.py by
-# `make env-example`: edit the descriptions there, not here (tests/unit/core/test_env_example.py checks).
+# `make env-example`: edit the descriptions there, not here (tests/unit/core/test_env_example.py).
 #
 # The commands read the environment only (prefix MAINPORT_); nothing loads this file by itself.
 # Export what you change, or copy the lines you need into your service manager's environment

@@ -46,7 +46,8 @@ def up(
 ) -> None:
     """Run broker, InfluxDB, ingest and API (and simulators) in the foreground."""
     from mainport.demo_history import MIN_HISTORY_S
-    from mainport.up import Stack, StackError
+    from mainport.preparation import StackError
+    from mainport.up import Stack
     from simulators.scenario import parse_duration
 
     settings = load_settings()
@@ -77,7 +78,7 @@ def influx_setup() -> None:
     Passwords from MAINPORT_INFLUX_{ADMIN,WRITER,DERIVER,READER}_PASSWORD (all four), else
     the local stack's generated logins. Safe to run again."""
     from core.influx_logins import ensure_logins
-    from mainport.up import setup_influx
+    from mainport.preparation import setup_influx
     from timeseries.client import StoreError
 
     settings = load_settings()

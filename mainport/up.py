@@ -16,11 +16,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -33,65 +32,32 @@ from access.broker import (
     write_broker_files,
 )
 from access.grants import GrantLog
-from core.influx_logins import InfluxUser, Role, ensure_logins
-from core.processes import Child, free_port, port_in_use
+from core.influx_logins import ensure_logins
+from core.processes import Child, free_port
 from core.settings import Settings
 from domain.registry import Registry
 from mainport import demo_history
 from mainport.influx_watchdog import InfluxWatchdog
 from mainport.influx_watchdog import observe as watch_observe
-from mainport.services import BrokerConfig, InfluxConfig, TlsListener, start_broker, start_influxd
+from mainport.preparation import (
+    DEMO_SCENARIO,
+    INFLUX_SECRETS,
+    StackError,
+    broker_tls,
+    check_ports,
+    influx_client,
+    influx_endpoint,
+    influx_env,
+    setup_influx,
+    simulator_logins,
+)
+from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
 from timeseries.client import InfluxClient, StoreError
-from timeseries.schema import ensure_schema
-from timeseries.users import ensure_admin, ensure_users
 
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 300.0
 INGEST_READY_TIMEOUT_S = 60.0
-DEMO_SCENARIO = Path(__file__).parent.parent / "simulators/scenarios/demo.yaml"
 WATCH_INFLUX_EVERY_S = 5.0
-
-
-class StackError(RuntimeError):
-    """A one-line reason the stack cannot start."""
-
-
-# Settings that carry InfluxDB passwords: never inherited by a child, which gets its own login.
-_INFLUX_SECRETS = (
-    "MAINPORT_INFLUX_USERNAME",
-    "MAINPORT_INFLUX_PASSWORD",
-    "MAINPORT_INFLUX_ADMIN_",
-    "MAINPORT_INFLUX_WRITER_",
-    "MAINPORT_INFLUX_DERIVER_",
-    "MAINPORT_INFLUX_READER_",
-)
-
-
-def _influx_env(user: InfluxUser) -> dict[str, str]:
-    return {"MAINPORT_INFLUX_USERNAME": user.username, "MAINPORT_INFLUX_PASSWORD": user.password}
-
-
-def _influx_client(settings: Settings, user: InfluxUser) -> InfluxClient:
-    return InfluxClient(
-        settings.influx_url,
-        settings.influx_db,
-        username=user.username,
-        password=user.password,
-        timeout_s=settings.influx_timeout_s,
-    )
-
-
-def setup_influx(settings: Settings, logins: Mapping[Role, InfluxUser]) -> None:
-    """As InfluxDB's admin (created if InfluxDB has no user yet): the database and retention
-    policies, then the writer, deriver and reader users with their privileges. Idempotent."""
-    admin = logins["admin"]
-    ensure_admin(settings.influx_url, admin, settings.influx_timeout_s)
-    client = _influx_client(settings, admin)
-    try:
-        ensure_schema(client, settings.influx_raw_retention)
-    finally:
-        client.close()
-    ensure_users(settings.influx_url, settings.influx_db, admin, logins, settings.influx_timeout_s)
 
 
 def _loss_note(child: Child) -> str:
@@ -106,78 +72,6 @@ def _loss_note(child: Child) -> str:
 
 def say(text: str) -> None:
     print(f"mainport: {text}", file=sys.stderr, flush=True)
-
-
-def influx_endpoint(settings: Settings) -> tuple[str, int]:
-    parts = urlsplit(settings.influx_url)
-    return parts.hostname or "127.0.0.1", parts.port or 8086
-
-
-def check_ports(settings: Settings) -> None:
-    influx_host, influx_port = influx_endpoint(settings)
-    for what, env, host, port in (
-        ("MQTT", "MAINPORT_MQTT_PORT", settings.mqtt_host, settings.mqtt_port),
-        (
-            "MQTT over TLS",
-            "MAINPORT_MQTT_TLS_PORT",
-            settings.mqtt_tls_host or settings.mqtt_host,
-            settings.mqtt_tls_port,
-        ),
-        ("InfluxDB", "MAINPORT_INFLUX_URL", influx_host, influx_port),
-        ("API", "MAINPORT_API_PORT", settings.api_host, settings.api_port),
-    ):
-        if port and port_in_use(host, port):
-            raise StackError(
-                f"port {port} ({what}) is already in use on {host}; "
-                f"stop what holds it or choose another with {env}"
-            )
-
-
-def broker_tls(settings: Settings) -> TlsListener | None:
-    """The TLS listener: the operator's certificate, else a local CA's (made on first use)."""
-    if not settings.mqtt_tls_port:
-        return None
-    port, host = settings.mqtt_tls_port, settings.mqtt_tls_host
-    if settings.mqtt_tls_certfile is not None and settings.mqtt_tls_keyfile is not None:
-        return TlsListener(port, settings.mqtt_tls_certfile, settings.mqtt_tls_keyfile, host)
-    from access.tls import ensure_local_tls
-
-    files = ensure_local_tls(settings.tls_dir, [settings.mqtt_host, host or ""])
-    return TlsListener(port, files.cert, files.key, host)
-
-
-def simulator_logins(
-    store: AccountStore, registry: Registry, scenario: Path, root: str
-) -> dict[str, tuple[str, str]]:
-    """Run-time logins for the simulator (MAINPORT_SIM_CREDENTIALS): one device login per
-    simulated device (the broker binds client ids to logins, so each connection needs its
-    own), `_network.sim` for the collector, and a `partner.sim` gateway login for devices whose
-    id cannot name a login. Also used by compose's simulator service."""
-    from access.broker import LABEL_RE
-    from domain.registry import RegistryError
-    from simulators.scenario import ScenarioError, load_scenario_file
-    from simulators.simulation import make_world
-
-    try:
-        world = make_world(load_scenario_file(scenario), registry, root)
-    except (ScenarioError, RegistryError) as exc:
-        raise StackError(f"scenario {scenario}: {exc}") from None
-    logins = {
-        NETWORK_ACCOUNT: (
-            account_username(NETWORK_ACCOUNT, "sim"),
-            store.issue(NETWORK_ACCOUNT, label="sim", runtime=True),
-        )
-    }
-    for partner in registry.partners:
-        logins[partner.id] = (
-            account_username(partner.id, "sim"),
-            store.issue(partner.id, label="sim", runtime=True),
-        )
-    for device in world.devices:
-        if LABEL_RE.fullmatch(device.id) and registry.partner(device.partner) is not None:
-            password = store.issue_device(device.partner, device.id, runtime=True)
-            logins[device.key] = (account_username(device.partner, device.id), password)
-    return logins
 
 
 @dataclass
@@ -277,7 +171,7 @@ class Stack:
         setup_influx(s, logins)
         history: demo_history.Decision | None = None
         if self.simulate:
-            client = _influx_client(s, logins["reader"])
+            client = influx_client(s, logins["reader"])
             try:
                 history = self._history(client)
             finally:
@@ -287,7 +181,7 @@ class Stack:
         self.influx_watch = (influxd, metrics_port)
         self.influx_watchdog = InfluxWatchdog(s.disk_min_free_bytes, s.influx_restart_after_s)
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(_INFLUX_SECRETS)},
+            **{k: v for k, v in os.environ.items() if not k.startswith(INFLUX_SECRETS)},
             **secrets_env,
             "MAINPORT_INGEST_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
@@ -299,10 +193,10 @@ class Stack:
             )
             env["MAINPORT_PARTNERS_FILE"] = str(partners)
         # Each child logs in to InfluxDB as its own role, with only that role's password.
-        self._spawn("ingest", ["ingest"], {**env, **_influx_env(logins["writer"])})
+        self._spawn("ingest", ["ingest"], {**env, **influx_env(logins["writer"])})
         self._spawn("retain-guard", ["retain-guard"], env)
-        self._spawn("derive", ["derive"], {**env, **_influx_env(logins["deriver"])})
-        self._spawn("api", ["api"], {**env, **_influx_env(logins["reader"])})
+        self._spawn("derive", ["derive"], {**env, **influx_env(logins["deriver"])})
+        self._spawn("api", ["api"], {**env, **influx_env(logins["reader"])})
         if collect:
             self._spawn("collector", ["collect"], {**env, **collector_env})
         elif self.registry.switches:

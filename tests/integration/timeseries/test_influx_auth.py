@@ -14,8 +14,8 @@ import pytest
 from core.influx_logins import InfluxUser, Role, ensure_logins, load_logins
 from core.processes import free_port
 from core.settings import Settings
+from mainport.preparation import setup_influx
 from mainport.services import InfluxConfig, start_influxd
-from mainport.up import setup_influx
 from timeseries.client import InfluxClient, StoreForbidden, StoreUnauthorized
 from timeseries.schema import ensure_schema
 from timeseries.users import InfluxSetupError
