@@ -14,6 +14,7 @@ const COLUMNS = [
   ["lastReport", "Last report"],
   ["error", "Last error"],
   ["lastCounters", "Newest counters"],
+  ["speed", "Speed vs registry"],
 ];
 
 export class SwitchesTable {
@@ -68,9 +69,29 @@ export class SwitchesTable {
       el("td", { dataset: { col: "lastReport", value: value(s.last_report) } }, when(s.last_report)),
       el("td", { dataset: { col: "error", value: value(s.error) } }, s.error ? el("code", {}, s.error) : DASH),
       el("td", { dataset: { col: "lastCounters", value: value(s.last_counters) } }, when(s.last_counters)),
+      speedCell(s.last_poll ? s.speed_mismatches || [] : null),
     ];
     const tr = el("tr", { className: s.reachable === false ? "row-bad" : "", dataset: { switch: s.switch } });
     tr.append(...cells);
     return tr;
   }
+}
+
+// Ports whose ifHighSpeed is not the registry's capacity_mbps: the glitch rule judges each
+// delta against that capacity, so a wrong one drops real traffic or bills glitches.
+function speedCell(mismatches) {
+  if (mismatches === null) return el("td", { dataset: { col: "speed", value: "" } }, DASH); // never polled
+  const value = mismatches.map((m) => `${m.port}=${m.if_high_speed_mbps}/${m.capacity_mbps ?? ""}`).join(",");
+  const td = el("td", { dataset: { col: "speed", value } });
+  if (!mismatches.length) {
+    td.append("as registered");
+    return td;
+  }
+  const list = el("ul", { className: "plain" });
+  for (const m of mismatches) {
+    const registered = m.capacity_mbps === null ? "not in the registry" : `registry ${m.capacity_mbps} Mbit/s`;
+    list.append(el("li", {}, statusBadge("degraded", `${m.port}: ${m.if_high_speed_mbps} Mbit/s`), ` (${registered})`));
+  }
+  td.append(list);
+  return td;
 }

@@ -61,6 +61,10 @@ def _assert_shown(tab: Page, site: DashboardSite) -> None:
         assert _row(tab, switch, "ports")["value"] == str(s["ports"])
         assert _row(tab, switch, "lastPoll")["value"] == (s["last_poll"] or "")
         assert _row(tab, switch, "error")["value"] == (s["error"] or "")
+        assert _row(tab, switch, "speed")["value"] == ",".join(
+            f"{m['port']}={m['if_high_speed_mbps']}/{m['capacity_mbps']:g}"
+            for m in s["speed_mismatches"]
+        )
 
 
 def test_collector_health_per_switch_shows_for_operators_only(
@@ -80,7 +84,13 @@ def test_collector_health_per_switch_shows_for_operators_only(
     tab.evaluate("window.__sameDocument = true")
 
     now_ms = int(time.time() * 1000)
-    _report(site, CORE, {"ts": now_ms, "reachable": True, "latency_s": 0.042})
+    # xe-0-0-1 is 10,000 Mbit/s in the registry; the switch says 1,000.
+    mismatch = {"xe-0-0-1": 1000}
+    _report(
+        site,
+        CORE,
+        {"ts": now_ms, "reachable": True, "latency_s": 0.042, "speed_mismatch": mismatch},
+    )
     error = "no SNMP response received before timeout"
     _report(site, LAB_SWITCH, {"ts": now_ms, "reachable": False, "error": error})
 
@@ -93,6 +103,14 @@ def test_collector_health_per_switch_shows_for_operators_only(
     assert _row(tab, CORE, "latency")["text"] == "42 ms"
     assert _row(tab, LAB_SWITCH, "state")["text"] == "unreachable"
     assert _row(tab, LAB_SWITCH, "error")["text"] == error
+    # The ifHighSpeed that differs from the registry's capacity, stored and answered per port.
+    assert _api(site)[CORE]["speed_mismatches"] == [
+        {"port": "xe-0-0-1", "if_high_speed_mbps": 1000, "capacity_mbps": 10000.0}
+    ]
+    speed = _row(tab, CORE, "speed")
+    assert speed["value"] == "xe-0-0-1=1000/10000"
+    assert speed["text"] == "xe-0-0-1: 1000 Mbit/s (registry 10000 Mbit/s)"
+    assert _row(tab, LAB_SWITCH, "speed")["text"] == "—"  # never answered a poll
     # Unreachable first: the switch whose ports' time is unknown heads the table.
     first = tab.locator("#switches tbody tr").first.get_attribute("data-switch")
     assert first == LAB_SWITCH
