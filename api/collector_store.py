@@ -67,6 +67,8 @@ class SwitchHealth:
     error: str | None
     last_reachable_ns: int | None
     last_counters_ns: int | None
+    speed_mismatch: tuple[tuple[str, int], ...] = ()
+    """(port, ifHighSpeed Mbit/s) differing from the registry's capacity, at the last good poll."""
 
 
 async def switch_health(influx: AsyncInfluxClient, switches: Iterable[str]) -> list[SwitchHealth]:
@@ -78,7 +80,11 @@ async def switch_health(influx: AsyncInfluxClient, switches: Iterable[str]) -> l
         last = b.add(
             f'SELECT "reachable", "latency_s", "error" {_FROM} ORDER BY time DESC LIMIT 1', sw=sw
         )
-        good = b.add(f'SELECT last("reachable") {_FROM} AND "reachable" = 1', sw=sw)
+        good = b.add(
+            f'SELECT "reachable", "speed_mismatch" {_FROM} AND "reachable" = 1 '
+            "ORDER BY time DESC LIMIT 1",
+            sw=sw,
+        )
         counters = b.add(
             f'SELECT last("up") FROM "{RAW_RP}"."counters" WHERE "switch" = $sw', sw=sw
         )
@@ -87,7 +93,7 @@ async def switch_health(influx: AsyncInfluxClient, switches: Iterable[str]) -> l
     out = []
     for sw, last, good, counters in asked:
         row = next((r for s in res[last] for r in s.records()), None)
-        good_t = next((int(v[0]) for s in res[good] for v in s.values), None)
+        good_row = next((r for s in res[good] for r in s.records()), None)
         counters_t = next((int(v[0]) for s in res[counters] for v in s.values), None)
         out.append(
             SwitchHealth(
@@ -96,8 +102,19 @@ async def switch_health(influx: AsyncInfluxClient, switches: Iterable[str]) -> l
                 reachable=bool(row["reachable"]) if row else None,
                 latency_s=row.get("latency_s") if row else None,
                 error=row.get("error") if row else None,
-                last_reachable_ns=good_t,
+                last_reachable_ns=int(good_row["time"]) if good_row else None,
                 last_counters_ns=counters_t,
+                speed_mismatch=_speed_mismatch(
+                    good_row.get("speed_mismatch") if good_row else None
+                ),
             )
         )
     return out
+
+
+def _speed_mismatch(stored: object) -> tuple[tuple[str, int], ...]:
+    """The ingest's "port=Mbit/s,..." (ingest/points.py) back into pairs."""
+    if not isinstance(stored, str) or not stored:
+        return ()
+    pairs = (item.partition("=") for item in stored.split(","))
+    return tuple((port, int(mbps)) for port, _, mbps in pairs if mbps.isdigit())

@@ -110,7 +110,8 @@ class SwitchPoller:
             if speed and speed != port.capacity_mbps and reading.oper_status == "up":
                 self.speed_mismatches[name] = (speed, port.capacity_mbps)
             out.append(self._counters(reading, table.answered_ns))
-        out.append(self._collector(True, table.answered_ns, table.latency_s, None))
+        mismatch = {port: speed for port, (speed, _) in self.speed_mismatches.items()}
+        out.append(self._collector(True, table.answered_ns, table.latency_s, None, mismatch))
         self.reachable = True
         return out, readings
 
@@ -132,11 +133,20 @@ class SwitchPoller:
         return Outgoing(topic, orjson.dumps(doc))
 
     def _collector(
-        self, reachable: bool, ts_ns: int, latency_s: float | None, error: str | None
+        self,
+        reachable: bool,
+        ts_ns: int,
+        latency_s: float | None,
+        error: str | None,
+        speed_mismatch: dict[str, int] | None = None,
     ) -> Outgoing:
+        """The switch's health report; `speed_mismatch` (port → ifHighSpeed, where it is not the
+        registry's capacity_mbps) reaches the API and the dashboard through the ingest."""
         doc: dict[str, object] = {"ts": ts_ns // 1_000_000, "reachable": reachable}
         if latency_s is not None:
             doc["latency_s"] = round(latency_s, 6)
         if error is not None:
             doc["error"] = error[:200]
+        if speed_mismatch:
+            doc["speed_mismatch"] = dict(sorted(speed_mismatch.items()))
         return Outgoing(f"{self.root}/_network/{self.switch.id}/_collector", orjson.dumps(doc))

@@ -111,6 +111,8 @@ class CollectorReport:
     latency_s: float | None
     error: str | None
     ts_from_device: bool
+    speed_mismatch: tuple[tuple[str, int], ...] = ()
+    """(port, ifHighSpeed Mbit/s) where the switch's speed is not the registry's capacity."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +307,29 @@ def _collector(switch: str, payload: bytes, now: int) -> CollectorReport:
         None if latency is None else float(latency),
         None if error is None else error[:MAX_DETAIL],
         from_device,
+        _speed_mismatch(doc.get("speed_mismatch")),
     )
+
+
+MAX_SPEED_MBPS = 2**32 - 1  # ifHighSpeed is a Gauge32
+
+
+def _speed_mismatch(value: object) -> tuple[tuple[str, int], ...]:
+    """`{"port": ifHighSpeed Mbit/s, ...}` of the collector's report, or nothing."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        detail = f"speed_mismatch: expected an object of port: Mbit/s, got {json_type(value)}"
+        raise Reject("bad_collector", detail)
+    out = []
+    for port, mbps in value.items():
+        if not SLUG_RE.fullmatch(port):
+            raise Reject("bad_collector", f"speed_mismatch: port {show(port)} is not a port id")
+        if type(mbps) is not int or not 0 <= mbps <= MAX_SPEED_MBPS:
+            detail = f"speed_mismatch.{port}: expected Mbit/s 0..2^32-1, got {show_value(mbps)}"
+            raise Reject("bad_collector", detail)
+        out.append((port, mbps))
+    return tuple(sorted(out))
 
 
 def _own_time(payload: bytes, now: int) -> int | None:

@@ -97,6 +97,9 @@ def collector_line(msg: CollectorReport) -> str:
         fields["latency_s"] = msg.latency_s
     if msg.error is not None:
         fields["error"] = msg.error
+    if msg.speed_mismatch:
+        # Port ids are slugs: "port=Mbit/s,..." needs no escaping, and reads back in one split.
+        fields["speed_mismatch"] = ",".join(f"{port}={mbps}" for port, mbps in msg.speed_mismatch)
     return line(COLLECTOR_MEASUREMENT, {"switch": msg.switch}, fields, msg.ts_ns)
 
 

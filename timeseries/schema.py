@@ -8,7 +8,8 @@ Raw data, in the `raw` retention policy (the database default), written by the i
 | status      | partner, device       | online (int 1/0)                      | status msg     |
 | messages    | partner, device, type | bytes (int)                           | accepted msg   |
 | counters    | partner, switch, port | in_octets, out_octets, up (int)       | counters msg   |
-| collector   | switch                | reachable (int 1/0), latency_s, error | `_collector` msg |
+| collector   | switch                | reachable (int 1/0), latency_s,       | `_collector` msg |
+|             |                       | error, speed_mismatch (str)           |                |
 | rejected    | partner, reason       | topic, excerpt, detail (str), bytes   | dead letter    |
 | ingest_link | client                | connected (int 1/0)                   | (dis)connect   |
 | ingest_heartbeat | client           | connected (int 1), accepted (int)     | 15 s, while up |

@@ -17,6 +17,14 @@ from domain.timestamps import format_rfc3339
 router = APIRouter(prefix="/api/v1", tags=["network"])
 
 
+class SpeedMismatch(BaseModel):
+    port: str
+    if_high_speed_mbps: int = Field(description="The speed the switch reports (ifHighSpeed)")
+    capacity_mbps: float | None = Field(
+        description="The registry's capacity of the port (null: no longer in the registry)"
+    )
+
+
 class SwitchStatus(BaseModel):
     switch: str
     address: str
@@ -28,6 +36,10 @@ class SwitchStatus(BaseModel):
     latency_s: float | None = Field(description="How long that poll took")
     error: str | None = Field(description="Why the last poll failed, if it did")
     last_counters: str | None = Field(description="The newest counters sample of its ports")
+    speed_mismatches: list[SpeedMismatch] = Field(
+        description="Ports whose ifHighSpeed differs from the registry's capacity_mbps, as of "
+        "the last good poll: the glitch rule (SPEC) judges deltas against that capacity"
+    )
 
 
 def _time(ns: int | None) -> str | None:
@@ -45,6 +57,7 @@ async def switches(
     out = []
     for s in registry.switches:
         h = health[s.id]
+        capacity = {p.port: p.capacity_mbps for p in registry.ports_of_switch(s.id)}
         out.append(
             SwitchStatus(
                 switch=s.id,
@@ -57,6 +70,12 @@ async def switches(
                 latency_s=h.latency_s,
                 error=h.error,
                 last_counters=_time(h.last_counters_ns),
+                speed_mismatches=[
+                    SpeedMismatch(
+                        port=port, if_high_speed_mbps=mbps, capacity_mbps=capacity.get(port)
+                    )
+                    for port, mbps in h.speed_mismatch
+                ],
             )
         )
     return out

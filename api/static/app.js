@@ -6,6 +6,7 @@ import { ApiError, getJson, loadFeatures, session } from "./api.js";
 import { DASH, bytes, count, el, statusBadge } from "./format.js";
 import { Overview } from "./overview.js";
 import { PartnerPage } from "./partner.js";
+import { SwitchesTable } from "./switches.js";
 
 const LIVE_MS = 2000;
 const HEALTH_MS = 10000;
@@ -29,6 +30,7 @@ function clearError() {
 
 const overview = new Overview($("overview"), { onError: showError });
 const partnerPage = new PartnerPage(views.partner, { onError: showError });
+const switches = new SwitchesTable($("switches-section"), $("switches"));
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
@@ -120,6 +122,8 @@ async function pollHealth() {
   }
   $("health").replaceChildren(...items.map(([key, label, value]) =>
     el("li", { dataset: { key } }, el("span", { className: "label" }, `${label}:`), value)));
+  // The collector's health per switch, on the overview (operators only; none for a partner).
+  if (!views.overview.hidden) await switches.refresh(state.viewer);
 }
 
 function onViewer(viewer) {
@@ -187,6 +191,7 @@ window.addEventListener("mainport:signed-out", () => {
   $("signout").hidden = true;
   $("viewer").textContent = "";
   $("health").replaceChildren();
+  switches.clear();
   $("freshness").textContent = "";
   route();
   showError("Sign in with an API token.");
@@ -194,7 +199,10 @@ window.addEventListener("mainport:signed-out", () => {
 $("refresh-overview").addEventListener("click", () => overview.refreshFigures().catch(showError));
 window.addEventListener("hashchange", () => {
   route();
-  if (!views.overview.hidden) overview.refreshFigures().catch(showError);
+  if (!views.overview.hidden) {
+    overview.refreshFigures().catch(showError);
+    switches.refresh(state.viewer).catch(showError);
+  }
 });
 
 const wall = $("wall");

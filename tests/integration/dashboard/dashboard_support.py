@@ -60,6 +60,8 @@ PROBE = "temp-sterrenburg-14"
 SHARED_OWNER = "gemeente-dordrecht"
 SHARED_DEVICE = "aq-spuiboulevard"
 HISTORY = timedelta(hours=3)
+PORT_SWITCHES = ("dmd-core-1", "dmd-core-2", "dmd-dist-2")
+LAB_SWITCH = "lab-switch"
 
 
 def require_browser() -> Path:
@@ -111,6 +113,13 @@ def _partners_file(directory: Path, now: datetime) -> Path:
     )
     after = yaml.safe_load(text)["maintenance"]
     assert len(after) == len(before) + 1, "maintenance is no longer the last key of partners.yaml"
+    # Switches for the collector's health table (no collector runs here: the tests publish its
+    # `_collector` reports). LAB_SWITCH has no partner ports, so its being unreachable leaves
+    # every partner's link uptime as it was.
+    text += "switches:\n" + "".join(
+        f"  - {{id: {sw}, address: 192.0.2.{i + 10}, credentials: {sw}}}\n"
+        for i, sw in enumerate((*PORT_SWITCHES, LAB_SWITCH))
+    )
     path = directory / "partners.yaml"
     path.write_text(text)
     return path

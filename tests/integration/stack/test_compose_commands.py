@@ -86,10 +86,14 @@ def test_provision_gives_the_ingest_account_the_password_from_the_environment(
 
     passwd = (tmp_path / "mosquitto" / "passwd").read_text().splitlines()
     hashes = dict(line.split(":", 1) for line in passwd)
-    assert set(hashes) == {"_admin", "_ingest", "_retain", "woonbron"}  # _admin: access.dynsec
-    salt = base64.b64decode(hashes["_ingest"].split("$")[3])
-    password = REQUIRED_SECRETS["MAINPORT_MQTT_PASSWORD"]
-    assert hash_password(password, salt=salt) == hashes["_ingest"]
+    # _admin: access.dynsec; _network: the SNMP collector's login
+    assert set(hashes) == {"_admin", "_ingest", "_retain", "_network", "woonbron"}
+    for username, secret in (
+        ("_ingest", "MAINPORT_MQTT_PASSWORD"),
+        ("_network", "MAINPORT_COLLECTOR_MQTT_PASSWORD"),
+    ):
+        salt = base64.b64decode(hashes[username].split("$")[3])
+        assert hash_password(REQUIRED_SECRETS[secret], salt=salt) == hashes[username]
     rights = json.loads((tmp_path / "mosquitto" / "dynamic-security.json").read_text())
     ingest = next(r for r in rights["roles"] if r["rolename"] == "_ingest")
     assert {"acltype": "subscribePattern", "topic": "$share/+/mainport/#", "allow": True} in (

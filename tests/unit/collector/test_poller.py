@@ -44,9 +44,18 @@ def test_registry_ports_are_published_stamped_when_the_agent_answered() -> None:
         "out_octets": 9,
         "oper_status": "up",
     }
-    assert out["mainport/_network/core-1/_collector"]["reachable"] is True
+    report = out["mainport/_network/core-1/_collector"]
+    assert report["reachable"] is True
     assert poller.unmapped == ["mgmt0"]  # read, not a registry port: not published
     assert poller.speed_mismatches == {"xe-0-0-1": (1000, 10_000)}
+    # The report carries it too, so the API and the dashboard show it (not only /metrics).
+    assert report["speed_mismatch"] == {"xe-0-0-1": 1000}
+
+
+def test_a_report_without_mismatch_carries_none() -> None:
+    ports = {"xe-0-0-1": Port(switch="core-1", port="xe-0-0-1", capacity_mbps=1000)}
+    out = docs(SwitchPoller(SWITCH, ports), table(100, 1_790_000_000, 5))
+    assert "speed_mismatch" not in out["mainport/_network/core-1/_collector"]
 
 
 def test_wrap_then_reboot_then_unreachable() -> None:

@@ -23,6 +23,15 @@ def test_reachable_report_with_time_latency_and_error() -> None:
     assert msg == CollectorReport("core-1", NOW, True, 0.25, None, False)
 
 
+def test_speed_mismatch_is_kept_per_port() -> None:
+    msg = parse(
+        "mainport/_network/core-1/_collector",
+        b'{"reachable": true, "speed_mismatch": {"xe-0-0-2": 100, "xe-0-0-1": 1000}}',
+    )
+    assert isinstance(msg, CollectorReport)
+    assert msg.speed_mismatch == (("xe-0-0-1", 1000), ("xe-0-0-2", 100))
+
+
 @pytest.mark.parametrize(
     ("topic", "payload", "reason"),
     [
@@ -33,6 +42,21 @@ def test_reachable_report_with_time_latency_and_error() -> None:
             "bad_collector",
         ),
         ("mainport/_network/core-1/_collector", b"[true]", "bad_shape"),
+        (
+            "mainport/_network/core-1/_collector",
+            b'{"reachable": true, "speed_mismatch": {"xe-0-0-1": "fast"}}',
+            "bad_collector",
+        ),
+        (
+            "mainport/_network/core-1/_collector",
+            b'{"reachable": true, "speed_mismatch": {"Xe 1": 1000}}',
+            "bad_collector",
+        ),
+        (
+            "mainport/_network/core-1/_collector",
+            b'{"reachable": true, "speed_mismatch": [1000]}',
+            "bad_collector",
+        ),
         ("mainport/_network/Core_1/_collector", b'{"reachable": true}', "bad_port_id"),
         ("mainport/_network/core-1/_status", b'{"reachable": true}', "bad_topic"),
     ],

@@ -24,7 +24,9 @@ MOSQUITTO_CONF = ROOT / "docker" / "mosquitto" / "mosquitto.conf"
 DOCKERFILE = ROOT / "Dockerfile"
 
 APP_SERVICES = frozenset({"provision", "influx-setup", "ingest", "derive", "api", "simulator"})
-EXPECTED_SERVICES = APP_SERVICES | {"mosquitto", "influxdb", "grafana"}
+EXPECTED_SERVICES = APP_SERVICES | {"mosquitto", "influxdb", "grafana", "collector"}
+# Services that start only with their compose profile.
+PROFILES = {"simulator": ["simulate"], "collector": ["collect"]}
 SPEC_IMAGES = {"mosquitto": "eclipse-mosquitto:2", "influxdb": "influxdb:1.8"}
 INFLUXDB_HTTP_PORT = 8086  # influxdb:1.8 serves its HTTP API here unless told otherwise
 ONE_SHOT = "service_completed_successfully"
@@ -40,6 +42,7 @@ READ_OUTSIDE_SETTINGS = frozenset({"MAINPORT_SIM_CREDENTIALS"})
 REQUIRED_SECRETS = {
     "MAINPORT_MQTT_PASSWORD": "test-ingest-mqtt-secret",
     "MAINPORT_RETAIN_PASSWORD": "test-retain-guard-secret",
+    "MAINPORT_COLLECTOR_MQTT_PASSWORD": "test-collector-mqtt-secret",
     "INFLUXDB_ADMIN_PASSWORD": "test-influx-admin-secret",
     "INFLUXDB_WRITE_PASSWORD": "test-influx-write-secret",
     "INFLUXDB_DERIVE_PASSWORD": "test-influx-derive-secret",

@@ -28,6 +28,7 @@ from tests.unit.mainport.compose_support import (
     INFLUX_LOGIN,
     INFLUXDB_HTTP_PORT,
     ONE_SHOT,
+    PROFILES,
     READ_OUTSIDE_SETTINGS,
     READER,
     REQUIRED_REFERENCE,
@@ -86,10 +87,53 @@ def test_app_services_share_one_buildable_image_and_run_their_cli_command(
     assert 'os.execvp("mainport", ["mainport", "simulate", scenario])' in simulator
 
 
-def test_simulator_starts_only_with_the_simulate_profile(services: dict[str, Service]) -> None:
-    assert services["simulator"].get("profiles") == ["simulate"]
-    for name in EXPECTED_SERVICES - {"simulator"}:
+def test_simulator_and_collector_start_only_with_their_profile(
+    services: dict[str, Service],
+) -> None:
+    for name, profiles in PROFILES.items():
+        assert services[name].get("profiles") == profiles, name
+    for name in EXPECTED_SERVICES - PROFILES.keys():
         assert not services[name].get("profiles"), f"{name} would not start by default"
+
+
+def test_collector_polls_with_its_own_broker_login_and_a_read_only_secrets_file(
+    services: dict[str, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collector = services["collector"]
+    assert collector["command"] == ["mainport", "collect"]
+    assert depends_on(collector)["mosquitto"]["condition"] == HEALTHY
+    for var in list(os.environ):
+        if var.startswith("MAINPORT_"):
+            monkeypatch.delenv(var)
+    env = {k: interpolate(v, REQUIRED_SECRETS) for k, v in environment_of(collector).items()}
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+
+    settings = Settings()
+
+    own = REQUIRED_SECRETS["MAINPORT_COLLECTOR_MQTT_PASSWORD"]
+    assert settings.env == "production"
+    assert settings.collector_mqtt_username == "_network"
+    assert settings.collector_mqtt_password is not None
+    assert settings.collector_mqtt_password.get_secret_value() == own
+    # No other service's secret: not the ingest's broker password, no InfluxDB login at all.
+    assert settings.mqtt_password is not None and settings.mqtt_password.get_secret_value() == own
+    assert settings.influx_password is None
+    assert settings.mqtt_host == "mosquitto"
+    assert settings.mqtt_port in mosquitto_listener_ports()
+    # The SNMP secrets: a host file bound read-only where the settings look for it, never
+    # created as a directory when missing.
+    (mount,) = [v for v in collector["volumes"] if isinstance(v, dict)]
+    assert mount["type"] == "bind" and mount["read_only"] is True
+    assert mount["bind"]["create_host_path"] is False
+    assert mount["target"] == str(settings.snmp_credentials_path)
+    assert "./config:/app/config:ro" in volumes_of(collector)
+    # Provision hashes the same password into the `_network` account it logs in with.
+    provision = environment_of(services["provision"])
+    assert (
+        provision["MAINPORT_COLLECTOR_MQTT_PASSWORD"]
+        == (environment_of(collector)["MAINPORT_COLLECTOR_MQTT_PASSWORD"])
+    )
 
 
 # --- settings ----------------------------------------------------------------------------------
