@@ -117,7 +117,7 @@ def _partners_file(directory: Path, now: datetime) -> Path:
     # `_collector` reports). LAB_SWITCH has no partner ports, so its being unreachable leaves
     # every partner's link uptime as it was.
     text += "switches:\n" + "".join(
-        f"  - {{id: {sw}, address: 192.0.2.{i + 10}, credentials: {sw}}}\n"
+        f"  - {{id: {sw}, address: 127.0.2.{i + 10}, credentials: {sw}}}\n"
         for i, sw in enumerate((*PORT_SWITCHES, LAB_SWITCH))
     )
     path = directory / "partners.yaml"

@@ -10,7 +10,7 @@ from domain.registry import Port
 from domain.switches import Switch
 
 S = 10**9
-SWITCH = Switch.model_validate({"id": "core-1", "address": "192.0.2.1", "credentials": "c"})
+SWITCH = Switch.model_validate({"id": "core-1", "address": "127.0.2.1", "credentials": "c"})
 PORTS = {"xe-0-0-1": Port(switch="core-1", port="xe-0-0-1", capacity_mbps=10_000)}
 
 

@@ -36,9 +36,9 @@ def refused(switches: str) -> str:
 
 
 def test_a_switch_with_defaults() -> None:
-    reg = parse_registry(BASE + "  - {id: core-1, address: 192.0.2.1, credentials: core}\n")
+    reg = parse_registry(BASE + "  - {id: core-1, address: 127.0.2.1, credentials: core}\n")
     (sw,) = reg.switches
-    assert (sw.host, sw.udp_port, sw.interval_s, sw.port_names) == ("192.0.2.1", 161, 60, "ifName")
+    assert (sw.host, sw.udp_port, sw.interval_s, sw.port_names) == ("127.0.2.1", 161, 60, "ifName")
     assert [p.port for p in reg.ports_of_switch("core-1")] == ["xe-0-0-1"]
 
 
