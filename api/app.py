@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,8 +14,10 @@ from starlette.types import ASGIApp
 
 from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
+from api.access_log import AccessLog, read_entry
 from api.guards import AttemptLimiter, SecurityHeaders
-from api.routes import analytics, grants, health, network, partners, platform, telemetry
+from api.routes import analytics, data, grants, health, network, partners, platform, telemetry
+from api.routes.data import log_time
 from core.settings import Settings
 from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
@@ -30,6 +33,29 @@ class _MainportAPI(FastAPI):
         return SecurityHeaders(super().build_middleware_stack())
 
 
+def _log_read(request: Request, route_path: str, status_code: int) -> None:
+    """Append the access-log entry of a read of partner data (api/access_log.py): after the
+    response is prepared, one small local append, nothing sent to InfluxDB."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # refused before the token was known: no reader to name
+        return
+    tokens: TokenStore = request.app.state.tokens
+    record = next((r for r in tokens.records() if r.id == principal.token_id), None)
+    entry = read_entry(
+        at=log_time(time.time_ns()),
+        route_path=route_path,
+        url_path=request.url.path,
+        path_params=dict(request.path_params),
+        query=dict(request.query_params),
+        principal=principal,
+        label=record.label if record else "",
+        status=status_code,
+    )
+    if entry is not None:
+        log: AccessLog = request.app.state.access_log
+        log.append(entry)
+
+
 def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +63,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.registry = registry or load_registry(settings.partners_file)
         app.state.tokens = TokenStore(settings.tokens_file)
         app.state.grants = GrantLog(settings.grants_file)
+        app.state.access_log = AccessLog(
+            settings.access_log_file, max_bytes=settings.access_log_max_bytes
+        )
         app.state.influx = AsyncInfluxClient(
             settings.influx_url, settings.influx_db, **settings.influx_login("reader")
         )
@@ -67,6 +96,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(platform.router)
     app.include_router(network.router)
+    app.include_router(data.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
@@ -85,6 +115,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         health.API_REQUESTS.labels(path, request.method, str(response.status_code)).inc()
+        if request.method == "GET" and settings.access_log:
+            _log_read(request, path, response.status_code)
         return response
 
     # The dashboard: index.html at `/`, its modules, styles and vendored chart library under

@@ -83,6 +83,7 @@ def _principal(
             "invalid, expired or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.principal = principal  # for the access log (api/app.py)
     return principal
 
 

@@ -192,6 +192,16 @@ class Settings(BaseSettings):
         description="Longest uptime/usage window one request may ask for (a year and a month, "
         "for reports).",
     )
+    access_log: bool = Field(
+        True,
+        description="Log every read of a partner's data through the API (who, what, when) to "
+        "<data dir>/access/access.jsonl. Off only to measure what it costs (bench/export.py).",
+    )
+    access_log_max_bytes: int = Field(
+        10_000_000,
+        ge=10_000,
+        description="Size at which the access log is rotated (five older files kept).",
+    )
     api_max_body_bytes: int = Field(
         64 * 1024,
         ge=1024,
@@ -493,6 +503,11 @@ class Settings(BaseSettings):
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
+
+    @property
+    def access_log_file(self) -> Path:
+        """Who read which partner's data through the API (api/access_log.py)."""
+        return self.data_dir / "access" / "access.jsonl"
 
     @property
     def grants_file(self) -> Path:

@@ -16,6 +16,7 @@ from mainport.cli_common import (
     setup_logging,
     sync_broker_or_fail,
 )
+from mainport.cli_data import export
 
 app = typer.Typer(
     help="Mainport: telemetry platform for open fibre networks.",
@@ -27,6 +28,7 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(token_app, name="token")
 app.add_typer(grant_app, name="grant")
 app.add_typer(device_app, name="device")
+app.command()(export)
 
 
 @app.command()

@@ -10,6 +10,8 @@ so the same table can be printed for a review.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -195,6 +197,7 @@ def test_only_well_formed_values_are_accepted(attempts: list[Attempt]) -> None:
         "grantee": r"[a-z0-9][a-z0-9-]{1,31}",
         "metric": r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}",
         "grant_id": r"g-[0-9a-f]{12}",
+        "device": r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",  # export: a comma list of device ids
     }
     # 2xx only: an empty grant id ends the path in '/', which gets a 307 to the list route
     # (not followed, and the list route checks the token like every other).
@@ -211,6 +214,10 @@ def test_partner_b_never_sees_data_of_a_beyond_the_shared_sensor(attempts: list[
         if attempt.path.endswith("/telemetry"):
             assert (attempt.body["partner"], attempt.body["device"]) == (A, SHARED)
             assert {v for _, v in attempt.body["points"]} <= {11.5}
+        elif attempt.path.endswith("/export"):  # CSV by default: the shared sensor's telemetry
+            rows = list(csv.DictReader(io.StringIO(attempt.body)))
+            assert {(r["kind"], r["device"]) for r in rows} <= {("telemetry", SHARED)}
+            assert {float(r["value"]) for r in rows} <= {11.5}
         elif (attempt.method, attempt.path) == ("GET", "/api/v1/grants"):
             assert all(B in (g["owner"], g["grantee"]) for g in attempt.body)
         else:

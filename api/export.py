@@ -1,0 +1,207 @@
+"""A partner's own data for a window, as CSV or NDJSON, streamed in constant memory.
+
+Why pages and not one query: a 30-day window of 100 devices is millions of rows, and InfluxDB
+1.x answers a query with one JSON document held whole on both sides. So the window is walked
+in time chunks, and each chunk in pages of `PAGE_ROWS` rows (LIMIT/OFFSET): memory is bounded
+by one page whatever the window. Every value (partner, device, times, limit, offset) is a bound
+`$parameter`; the only query text not constant is a metric name checked against the pattern
+the ingest stores (api/telemetry.py) and quoted.
+
+One output row per point and field: time (RFC 3339, ns), kind, the point's subject (device,
+or switch and port), its type (messages) or reason (rejected), field, value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from api.params import BadParameter
+from api.telemetry import METRIC_PATTERN, RESERVED_METRICS, quote_ident
+from domain.registry import DEVICE_ID_PATTERN
+from domain.timestamps import NS_PER_S, format_rfc3339
+from timeseries.client import AsyncInfluxClient, ParamValue
+from timeseries.schema import RAW_RP
+
+FORMATS = ("csv", "ndjson")
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+COLUMNS = ("time", "kind", "device", "switch", "port", "type", "reason", "field", "value")
+CHUNK_NS = 6 * 3600 * NS_PER_S
+PAGE_ROWS = 5000
+MAX_LIST = 100
+"""Most devices or metrics one request may name (each is a term of the query)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str
+    measurement: str
+    tags: tuple[str, ...]
+    """Tags copied into the row (partner is implied); the rest of the columns are fields."""
+    per_device: bool
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("telemetry", "telemetry", ("device",), per_device=True),
+        Kind("status", "status", ("device",), per_device=True),
+        Kind("messages", "messages", ("device", "type"), per_device=True),
+        Kind("counters", "counters", ("switch", "port"), per_device=False),
+        Kind("rejected", "rejected", ("reason",), per_device=False),
+    )
+}
+SHARED_KINDS = ("telemetry",)
+"""What a grant shares (domain/grants.py): a device's telemetry, nothing else."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    partner: str
+    start_ns: int
+    end_ns: int
+    fmt: str
+    kinds: tuple[str, ...]
+    devices: tuple[str, ...] | None
+    """None: every device of the partner; else only these (a grantee: its granted ones)."""
+    metrics: tuple[str, ...] | None
+
+
+def split_list(param: str, text: str | None, pattern: str) -> tuple[str, ...] | None:
+    """A comma-separated parameter, each item checked against `pattern`; None when absent."""
+    if text is None:
+        return None
+    items = tuple(dict.fromkeys(i.strip() for i in text.split(",") if i.strip()))
+    if not items:
+        raise BadParameter(param, "empty list")
+    if len(items) > MAX_LIST:
+        raise BadParameter(param, f"at most {MAX_LIST} items, got {len(items)}")
+    for item in items:
+        if not re.fullmatch(pattern, item):
+            raise BadParameter(param, f"{item!r} does not match {pattern}")
+    return items
+
+
+def export_request(
+    partner: str,
+    start_ns: int,
+    end_ns: int,
+    fmt: str,
+    kind: str | None,
+    device: str | None,
+    metric: str | None,
+) -> ExportRequest:
+    """Check the export's own parameters (the window is checked by api/params.py)."""
+    if fmt not in FORMATS:
+        raise BadParameter("format", f"one of {', '.join(FORMATS)}, got {fmt!r}")
+    kinds = split_list("kind", kind, r"[a-z]+")
+    for name in kinds or ():
+        if name not in KINDS:
+            raise BadParameter("kind", f"{name!r} is not one of {', '.join(KINDS)}")
+    devices = split_list("device", device, DEVICE_ID_PATTERN)
+    metrics = split_list("metric", metric, METRIC_PATTERN)
+    for name in metrics or ():
+        if name.lower() in RESERVED_METRICS:
+            raise BadParameter("metric", f"{name!r} is reserved")
+    chosen = kinds or tuple(KINDS)
+    if devices is not None and kinds is None:
+        chosen = tuple(k for k in chosen if KINDS[k].per_device)
+    if metrics is not None:
+        if kinds is not None and kinds != ("telemetry",):
+            raise BadParameter("metric", "applies to kind=telemetry only")
+        chosen = ("telemetry",)
+    return ExportRequest(partner, start_ns, end_ns, fmt, chosen, devices, metrics)
+
+
+def build_query(req: ExportRequest, kind: Kind) -> tuple[str, dict[str, ParamValue]]:
+    """The page query of one kind; $start/$end/$offset are set per page by the caller."""
+    params: dict[str, ParamValue] = {"partner": req.partner, "limit": PAGE_ROWS}
+    where = '"partner" = $partner AND time >= $start AND time < $end'
+    if req.devices is not None and kind.per_device:
+        terms = []
+        for k, device in enumerate(req.devices):
+            params[f"d{k}"] = device
+            terms.append(f'"device" = $d{k}')
+        where += f" AND ({' OR '.join(terms)})"
+    if kind.name == "telemetry" and req.metrics is not None:
+        # The only text not constant: pattern-checked metric names, quoted (api/telemetry.py).
+        columns = ", ".join(['"device"', *(quote_ident(m) for m in req.metrics)])
+    else:
+        columns = "*"
+    source = f'"{RAW_RP}"."{kind.measurement}"'
+    query = (
+        f"SELECT {columns} FROM {source} WHERE {where} "  # noqa: S608
+        "ORDER BY time ASC LIMIT $limit OFFSET $offset"
+    )
+    return query, params
+
+
+def _rows(kind: Kind, columns: Sequence[str], values: list[list[Any]]) -> list[dict[str, Any]]:
+    fields = [
+        (i, c) for i, c in enumerate(columns) if c not in ("time", "partner") and c not in kind.tags
+    ]
+    tags = [(i, c) for i, c in enumerate(columns) if c in kind.tags]
+    out = []
+    for row in values:
+        base: dict[str, Any] = {"time": format_rfc3339(int(row[0])), "kind": kind.name}
+        for i, c in tags:
+            base[c] = row[i]
+        for i, c in fields:
+            if row[i] is not None:
+                out.append({**base, "field": c, "value": row[i]})
+    return out
+
+
+def encode(fmt: str, rows: list[dict[str, Any]]) -> bytes:
+    if fmt == "ndjson":
+        return b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def header(fmt: str) -> bytes:
+    return (",".join(COLUMNS) + "\n").encode() if fmt == "csv" else b""
+
+
+async def stream_rows(
+    influx: AsyncInfluxClient, req: ExportRequest
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Rows page by page: per kind, per time chunk, per LIMIT/OFFSET page."""
+    for name in req.kinds:
+        kind = KINDS[name]
+        query, base = build_query(req, kind)
+        lo = req.start_ns
+        while lo < req.end_ns:
+            hi = min(lo + CHUNK_NS, req.end_ns)
+            offset = 0
+            while True:
+                params = {**base, "start": lo, "end": hi, "offset": offset}
+                results = await influx.query(query, params)
+                series = results[0] if results else []
+                count = 0
+                for s in series:
+                    count += len(s.values)
+                    rows = _rows(kind, s.columns, s.values)
+                    if rows:
+                        yield rows
+                if count < PAGE_ROWS:
+                    break
+                offset += PAGE_ROWS
+            lo = hi
+
+
+async def stream_export(influx: AsyncInfluxClient, req: ExportRequest) -> AsyncIterator[bytes]:
+    """The encoded export: the CSV header first, then one chunk per page."""
+    first = header(req.fmt)
+    if first:
+        yield first
+    async for rows in stream_rows(influx, req):
+        yield encode(req.fmt, rows)

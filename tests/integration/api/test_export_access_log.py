@@ -1,0 +1,289 @@
+"""GET /partners/{id}/export and /access-log, and `mainport export`, against a real API process
+and InfluxDB: the export equals what is stored (each kind compared with a direct query), it is
+streamed, it keeps partners apart and gives a grantee its shared telemetry only; every GET
+route under /partners/{id} writes an access-log entry, for the operator and the partner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import stat
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from access.grants import GrantLog
+from api.app import create_app
+from core.settings import Settings
+from domain.registry import Registry
+from domain.timestamps import format_rfc3339
+from tests.conftest import PARTNERS_FILE
+from tests.integration.access_common import A, B, C, Site, api_site, bearer
+from tests.integration.conftest import Influx
+
+SHARED = "aq-spuiboulevard"
+OTHER = "aq-merwekade"
+MIN = 60 * 10**9
+HOUR = 60 * MIN
+# Two days ago on an hour boundary; 12,000 telemetry points over 2 days: several 6 h chunks
+# and, inside each, more than one page (api/export.py PAGE_ROWS).
+T0 = (time.time_ns() // HOUR - 72) * HOUR
+START, END = format_rfc3339(T0), format_rfc3339(T0 + 49 * HOUR)
+KINDS = ("telemetry", "status", "messages", "counters", "rejected")
+TAGS = {
+    "telemetry": ("device",),
+    "status": ("device",),
+    "messages": ("device", "type"),
+    "counters": ("switch", "port"),
+    "rejected": ("reason",),
+}
+
+
+def _lines() -> list[str]:
+    lines = []
+    for i in range(6000):
+        t = T0 + i * 28 * 10**9  # 6000 × 28 s ≈ 46.7 h
+        lines.append(f"telemetry,partner={A},device={SHARED} pm25={i / 10},no2={i % 7}i {t}")
+        lines.append(f"telemetry,partner={A},device={OTHER} pm25={i / 4} {t}")
+    for i in range(20):
+        t = T0 + i * HOUR
+        lines += [
+            f"status,partner={A},device={SHARED} online={i % 2}i {t}",
+            f"messages,partner={A},device={SHARED},type=telemetry bytes={100 + i}i {t}",
+            f"counters,partner={A},switch=dmd-core-1,port=xe-0-0-1 "
+            f"in_octets={i * 1000}i,out_octets={i * 10}i,up=1i {t}",
+            f'rejected,partner={A},reason=malformed_json topic="mainport/{A}/x",'
+            f'excerpt="a, \\"quoted\\"\nline",detail="bad",bytes=12i {t + 1}',
+        ]
+    # Someone else's data in the same window, same device id: must never come out.
+    lines += [
+        f"telemetry,partner={C},device={SHARED} pm25=999 {T0 + MIN}",
+        f"status,partner={C},device={SHARED} online=1i {T0 + MIN}",
+        f"counters,partner={C},switch=dmd-core-1,port=xe-9 in_octets=5i {T0 + MIN}",
+    ]
+    return lines
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, influxd: Influx, registry: Registry
+) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("export")
+    with api_site(root, influxd.url, registry) as running:
+        lines = _lines()
+        for k in range(0, len(lines), 5000):
+            running.influx.write("\n".join(lines[k : k + 5000]).encode())
+        GrantLog(running.data_dir / "grants" / "audit.jsonl").add(
+            registry, A, B, [SHARED], "operator (test)", "export test"
+        )
+        yield running
+
+
+def _stored(site: Site, kind: str, partner: str = A) -> list[tuple[Any, ...]]:
+    """What InfluxDB holds, asked directly, as (time, kind, tags…, field, value) rows."""
+    series = site.influx.query(
+        f'SELECT * FROM "raw"."{kind}" WHERE "partner" = $p AND time >= $s AND time < $e',  # noqa: S608
+        {"p": partner, "s": T0, "e": T0 + 49 * HOUR},
+    )[0]
+    rows = []
+    for s in series:
+        for rec in s.records():
+            for name, value in rec.items():
+                if name in ("time", "partner", *TAGS[kind]) or value is None:
+                    continue
+                tags = tuple(rec[t] for t in TAGS[kind])
+                rows.append((format_rfc3339(rec["time"]), kind, *tags, name, value))
+    return sorted(rows, key=repr)
+
+
+def _exported(records: list[dict[str, Any]], kind: str) -> list[tuple[Any, ...]]:
+    return sorted(
+        (
+            (r["time"], r["kind"], *(r[t] for t in TAGS[kind]), r["field"], r["value"])
+            for r in records
+            if r["kind"] == kind
+        ),
+        key=repr,
+    )
+
+
+def _export(site: Site, who: str, partner: str = A, **params: str) -> httpx.Response:
+    return site.get(f"/api/v1/partners/{partner}/export", who, start=START, end=END, **params)
+
+
+def _ndjson(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_the_ndjson_export_equals_what_is_stored_for_every_kind(site: Site) -> None:
+    answer = _export(site, "operator", format="ndjson")
+    assert answer.status_code == 200, answer.text
+    records = _ndjson(answer.text)
+    for kind in KINDS:
+        stored = _stored(site, kind)
+        assert stored, kind
+        assert _exported(records, kind) == stored, kind
+    assert len(records) == sum(len(_stored(site, k)) for k in KINDS)  # nothing of C's
+
+
+def test_the_csv_export_equals_what_is_stored(site: Site) -> None:
+    answer = _export(site, A, format="csv")
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    for kind in KINDS:
+        exported = [
+            (*(r[c] for c in ("time", "kind", *TAGS[kind], "field")), r["value"])
+            for r in rows
+            if r["kind"] == kind
+        ]
+        stored = [(*row[:-1], str(row[-1])) for row in _stored(site, kind)]
+        assert sorted(exported, key=repr) == sorted(stored, key=repr), kind
+
+
+def test_the_export_is_streamed_in_chunks(site: Site) -> None:
+    url = f"{site.api}/api/v1/partners/{A}/export"
+    params = {"start": START, "end": END, "format": "ndjson", "kind": "telemetry"}
+    with httpx.stream("GET", url, params=params, headers=bearer(site.tokens[A])) as answer:
+        assert answer.headers.get("transfer-encoding") == "chunked"
+        assert "content-length" not in answer.headers
+        chunks = sum(1 for _ in answer.iter_raw())
+    assert chunks > 3  # pages of at most 5000 rows, not one body
+
+
+def test_filters_by_kind_device_and_metric(site: Site) -> None:
+    records = _ndjson(_export(site, A, format="ndjson", device=OTHER).text)
+    assert {r["kind"] for r in records} == {"telemetry"}  # only per-device kinds with data
+    assert {r["device"] for r in records} == {OTHER}
+    records = _ndjson(_export(site, A, format="ndjson", metric="no2").text)
+    assert {(r["kind"], r["field"]) for r in records} == {("telemetry", "no2")}
+    assert len(records) == 6000
+    records = _ndjson(_export(site, A, format="ndjson", kind="status,counters").text)
+    assert _exported(records, "status") == _stored(site, "status")
+    assert _exported(records, "counters") == _stored(site, "counters")
+
+
+def test_another_partner_is_refused(site: Site) -> None:
+    assert _export(site, C).status_code == 403
+
+
+def test_a_grantee_exports_the_shared_devices_telemetry_only(site: Site) -> None:
+    records = _ndjson(_export(site, B, format="ndjson").text)
+    assert {(r["kind"], r["device"]) for r in records} == {("telemetry", SHARED)}
+    assert _exported(records, "telemetry") == [
+        row for row in _stored(site, "telemetry") if row[2] == SHARED
+    ]
+    assert _export(site, B, device=OTHER).status_code == 403
+    assert _export(site, B, kind="status").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"format": "xml"}, "format"),
+        ({"kind": "everything"}, "kind"),
+        ({"device": "bad id!"}, "device"),
+        ({"metric": "x' OR '1'='1"}, "metric"),
+        ({"metric": "pm25", "kind": "status"}, "metric"),
+        ({"start": END, "end": START}, "start"),
+        ({"start": "yesterday"}, "start"),
+    ],
+)
+def test_bad_parameters_are_422(site: Site, params: dict[str, str], says: str) -> None:
+    query = {"start": START, "end": END, **params}
+    answer = site.get(f"/api/v1/partners/{A}/export", A, **query)
+    assert answer.status_code == 422
+    assert says in answer.text
+
+
+def test_the_window_defaults_to_the_last_24_hours(site: Site) -> None:
+    answer = site.get(f"/api/v1/partners/{A}/export", A, format="ndjson")
+    assert answer.status_code == 200
+    assert answer.text == ""  # the stored points are older than a day
+
+
+def test_the_cli_writes_the_same_export_to_stdout(site: Site) -> None:
+    result = site.cli("export", A, "--start", START, "--end", END, "--format", "ndjson")
+    api = _ndjson(_export(site, "operator", format="ndjson").text)
+    assert _ndjson(result.stdout) == api
+
+
+def _partner_get_routes() -> list[tuple[str, dict[str, Any]]]:
+    spec: dict[str, Any] = create_app(Settings(partners_file=PARTNERS_FILE)).openapi()
+    return [
+        (path, ops["get"])
+        for path, ops in spec["paths"].items()
+        if path.startswith("/api/v1/partners/{partner_id}") and "get" in ops
+    ]
+
+
+VALUES = {
+    "partner_id": A,
+    "device_id": SHARED,
+    "metric": "pm25",
+    "start": START,
+    "end": END,
+    "month": format_rfc3339(T0)[:7],
+}
+
+
+def _call(site: Site, who: str, path: str, op: dict[str, Any]) -> httpx.Response:
+    url = site.api + re.sub(r"\{(\w+)\}", lambda m: quote(VALUES[m[1]], safe=""), path)
+    query = {
+        p["name"]: VALUES[p["name"]]
+        for p in op.get("parameters", [])
+        if p["in"] == "query" and p["name"] in VALUES
+    }
+    return httpx.get(url, params=query, headers=bearer(site.tokens[who]), timeout=60)
+
+
+def test_every_partner_route_writes_an_access_log_entry(site: Site) -> None:
+    routes = _partner_get_routes()
+    assert {p.rsplit("/", 1)[-1] for p, _ in routes} >= {"export", "access-log", "telemetry"}
+    for who in ("operator", A):
+        for path, op in routes:
+            answer = _call(site, who, path, op)
+            assert answer.status_code == 200, (who, path, answer.text)
+    entries: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = site.get(f"/api/v1/partners/{A}/access-log", A, offset=str(offset), limit="7")
+        assert page.status_code == 200, page.text
+        entries += page.json()["entries"]
+        offset = page.json()["next_offset"]
+    seen = {(e["role"], e["endpoint"]) for e in entries}
+    for path, _ in routes:
+        assert ("operator", path) in seen, path
+        assert ("partner", path) in seen, path
+    assert [e["time"] for e in entries] == sorted((e["time"] for e in entries), reverse=True)
+    export_entry = next(e for e in entries if e["endpoint"].endswith("/export"))
+    assert export_entry["params"]["start"] == START
+    operator = next(e for e in entries if e["role"] == "operator")
+    assert operator["token_id"] and operator["reader_partner"] is None
+    log_file = site.data_dir / "access" / "access.jsonl"
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+
+
+def test_a_grantee_read_is_logged_as_such_and_others_cannot_read_the_log(site: Site) -> None:
+    path = f"/api/v1/partners/{A}/devices/{SHARED}/telemetry"
+    assert site.get(path, B, metric="pm25", start=START, end=END).status_code == 200
+    body = site.get(f"/api/v1/partners/{A}/access-log", "operator", limit="1").json()
+    # The operator's read of the log is logged too, after its answer: the newest is B's.
+    (entry,) = body["entries"]
+    assert (entry["role"], entry["reader_partner"], entry["device"]) == ("grantee", B, SHARED)
+    assert body["direct_readers"][0]["privilege"] == "READ on the database"
+    assert site.get(f"/api/v1/partners/{A}/access-log", C).status_code == 403
+    newest = site.get(f"/api/v1/partners/{A}/access-log", A, limit="1").json()["entries"][0]
+    assert (newest["role"], newest["reader_partner"], newest["status"]) == ("other partner", C, 403)
+    site.get(f"/api/v1/partners/{C}/access-log", C)
+    (own,) = site.get(f"/api/v1/partners/{C}/access-log", C, limit="1").json()["entries"]
+    assert (own["role"], own["reader_partner"], own["endpoint"]) == (
+        "partner",
+        C,
+        "/api/v1/partners/{partner_id}/access-log",
+    )
