@@ -24,6 +24,7 @@ import httpx
 from prometheus_client import Gauge
 
 from core.files import free_bytes
+from core.ingest_probe import store_up
 from core.settings import Settings
 from timeseries.client import AsyncInfluxClient, StoreError
 
@@ -132,10 +133,7 @@ async def _ingest_store_up(metrics_port: int) -> bool | None:
         resp.raise_for_status()
     except httpx.HTTPError:
         return None
-    for row in resp.text.splitlines():
-        if row.startswith("mainport_ingest_store_up "):
-            return float(row.split()[1]) > 0
-    return None
+    return store_up(resp.text)
 
 
 def disk_space(settings: Settings) -> dict[str, int | None]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from core.files import free_bytes
+from core.ingest_probe import store_up
 
 STUCK_AFTER_S = 30.0
 FIRST_BACKOFF_S = 60.0
@@ -94,10 +95,7 @@ def _ingest_store_up(metrics_port: int | None) -> bool | None:
         resp.raise_for_status()
     except httpx.HTTPError:
         return None
-    for row in resp.text.splitlines():
-        if row.startswith("mainport_ingest_store_up "):
-            return float(row.split()[1]) > 0
-    return None
+    return store_up(resp.text)
 
 
 def _pings(url: str) -> bool:
