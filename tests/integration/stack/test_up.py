@@ -92,9 +92,15 @@ def test_up_serves_every_demo_partner_online_and_ctrl_c_leaves_nothing_running(
     assert write.status_code == 401
     logins = Path(env["MAINPORT_DATA_DIR"]) / "secrets" / "influxdb-logins.json"
     assert logins.stat().st_mode & 0o077 == 0
-    # The ingest writes and the deriver derives with their own logins: uptime is computed.
-    uptime = httpx.get(f"{api}/api/v1/partners/woonbron/uptime", headers=auth)
-    assert uptime.status_code == 200 and uptime.json()["uptime_pct"] is not None
+
+    # The ingest writes and the deriver derives with their own logins: uptime is computed (once
+    # the first observations are more than an instant old, so the monitored time is not zero).
+    def uptime_computed() -> bool:
+        uptime = httpx.get(f"{api}/api/v1/partners/woonbron/uptime", headers=auth)
+        assert uptime.status_code == 200, uptime.text
+        return uptime.json()["uptime_pct"] is not None
+
+    wait_for(uptime_computed, 60, "woonbron's uptime computed")
     # `mainport dead-letters` by hand finds the reader's login: InfluxDB, not the local files.
     letters = subprocess.run(
         [sys.executable, "-m", "mainport", "dead-letters", "--counts"],
