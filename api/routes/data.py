@@ -40,6 +40,7 @@ async def export(
     registry: RegistryDep,
     grants: GrantLogDep,
     influx: InfluxDep,
+    settings: SettingsDep,
     start: Annotated[
         str | None, Query(max_length=64, description="RFC 3339, inclusive; default end − 24h")
     ] = None,
@@ -65,7 +66,11 @@ async def export(
         if not shared:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may not see that partner")
     try:
-        start_ns, end_ns = parse_window(start, end, now_ns=time.time_ns())
+        # The same longest window as uptime and usage: one request cannot ask InfluxDB for
+        # more than a report's worth, however often it is repeated.
+        start_ns, end_ns = parse_window(
+            start, end, now_ns=time.time_ns(), max_days=settings.api_max_window_days
+        )
         req = export_request(partner_id, start_ns, end_ns, format, kind, device, metric)
     except BadParameter as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

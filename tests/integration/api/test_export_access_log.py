@@ -192,6 +192,7 @@ def test_a_grantee_exports_the_shared_devices_telemetry_only(site: Site) -> None
         ({"metric": "pm25", "kind": "status"}, "metric"),
         ({"start": END, "end": START}, "start"),
         ({"start": "yesterday"}, "start"),
+        ({"start": "2000-01-01T00:00:00Z", "end": END}, "start"),  # longer than 400 days
     ],
 )
 def test_bad_parameters_are_422(site: Site, params: dict[str, str], says: str) -> None:
