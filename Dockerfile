@@ -19,6 +19,7 @@ COPY simulators/ simulators/
 COPY core/ core/
 COPY timeseries/ timeseries/
 COPY access/ access/
+COPY controlplane/ controlplane/
 COPY derive/ derive/
 COPY collector/ collector/
 COPY mainport/ mainport/

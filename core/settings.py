@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         "dead letters, hashed secrets, grants, the local TLS CA.",
     )
 
+    database_url: SecretStr | None = Field(
+        None,
+        description="The control-plane database (registry, logins, tokens, grants, audit): a "
+        "SQLAlchemy URL, e.g. postgresql+psycopg://mainport@db/mainport for several hosts; "
+        "default SQLite at DATA_DIR/mainport.db. Secret: it may hold a password.",
+    )
+    registry_poll_s: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="How often each running process checks the registry's version for a "
+        "committed change (controlplane/snapshot.py); a change applies within about this.",
+    )
+
     mqtt_host: str = Field("127.0.0.1", description="The broker's plain MQTT listener.")
     mqtt_port: Port = Field(1883, ge=1, le=65535, description="Port of the plain MQTT listener.")
     mqtt_root: str = Field(
@@ -503,6 +517,19 @@ class Settings(BaseSettings):
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
+
+    @property
+    def database(self) -> str:
+        """The control-plane database URL; SQLite under the data dir unless set."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'mainport.db').resolve()}"
+
+    @property
+    def registry_source(self) -> Literal["database", "file"]:
+        """SPEC: the partners file governs the registry only when MAINPORT_PARTNERS_FILE is set
+        explicitly; by default the database does and the file only seeds an empty one."""
+        return "file" if "partners_file" in self.model_fields_set else "database"
 
     @property
     def access_log_file(self) -> Path:

@@ -73,6 +73,14 @@ class Partner(_Strict):
     devices: tuple[Device, ...] = ()
     ports: tuple[Port, ...] = ()
     budgets: Budgets = Budgets()
+    sla_target_pct: float | None = Field(None, gt=0, le=100)
+    """Alerts: the partner's device uptime this month below it fires (none: no SLA alert)."""
+    device_quota: int | None = Field(None, ge=0, le=1_000_000)
+    """Self-service: how many devices the partner may register itself (none: no self-service)."""
+    allowed_kinds: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] | None = None
+    """Self-service: the kinds of device it may register (none: any kind)."""
+    retention_days: int | None = Field(None, ge=62, le=3650)
+    """Raw telemetry kept this long (none: the platform default); at least two billing months."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Partner:

@@ -28,6 +28,9 @@ command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
 # Net-SNMP's agent and tools: the collector's tests poll a real snmpd (tests/integration/collector/).
 command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need_pkgs+=(snmpd)
 command -v snmpbulkwalk >/dev/null 2>&1 || need_pkgs+=(snmp)
+# PostgreSQL's server: the control-plane tests run every database test on SQLite and on a real
+# PostgreSQL cluster (tests/integration/postgres_support.py: initdb + postgres, not a service).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 fi
@@ -57,7 +60,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # Report (never stop) system services that hold the default ports.
-for unit in mosquitto influxdb snmpd; do
+for unit in mosquitto influxdb snmpd postgresql; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] \
      && systemctl is-active --quiet "$unit" 2>/dev/null; then
     log "found the system service '$unit' running; leaving it alone (Mainport runs its own on free ports)"

@@ -32,6 +32,7 @@ from domain.registry import Registry
 from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
 from tests.conftest import PARTNERS_FILE, wait_for
 from tests.integration.mqtt_support import Subscriber, clear_retained, subscribe
+from tests.integration.postgres_support import Postgres, start_postgres
 from timeseries.client import InfluxClient
 from timeseries.schema import ensure_schema
 
@@ -151,6 +152,24 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influx]:
     child = start_influxd(cfg, root / "log")
     yield Influx(cfg.url)
     child.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One PostgreSQL cluster per session; each test takes a fresh database from it."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def control_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty control-plane database, once on SQLite and once on PostgreSQL: every
+    test that takes it runs against both (SPEC: SQLite by default, PostgreSQL for several hosts)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'control' / 'mainport.db'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.new_database()
 
 
 @pytest.fixture
