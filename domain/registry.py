@@ -181,6 +181,28 @@ class Registry(_Strict):
     def port_owner(self) -> Mapping[tuple[str, str], Partner]:
         return {port.key: p for p in self.partners for port in p.ports}
 
+    def canonical(self) -> Registry:
+        """The same registry in the order the control plane keeps it (ids ascending), so two
+        registries compare equal when they say the same whatever the file's order."""
+        partners = [
+            p.model_copy(
+                update={
+                    "devices": tuple(sorted(p.devices, key=lambda d: d.id)),
+                    "ports": tuple(sorted(p.ports, key=lambda x: x.key)),
+                }
+            )
+            for p in sorted(self.partners, key=lambda p: p.id)
+        ]
+        return self.model_copy(
+            update={
+                "partners": tuple(partners),
+                "maintenance": tuple(
+                    sorted(self.maintenance, key=lambda w: (w.start, w.end, w.partner, w.reason))
+                ),
+                "switches": tuple(sorted(self.switches, key=lambda s: s.id)),
+            }
+        )
+
     def ports_of_switch(self, switch_id: str) -> list[Port]:
         return [port for p in self.partners for port in p.ports if port.switch == switch_id]
 

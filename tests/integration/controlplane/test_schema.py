@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, inspect
 
+from controlplane import audit
 from controlplane.db import current_version, make_engine, open_database, upgrade, write_tx
+from controlplane.registry_store import seed
 from controlplane.snapshot import RegistrySource, load_snapshot
 from controlplane.tables import device_terms, devices, metadata, partners, port_terms, ports
+from domain.registry import Registry
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -104,4 +107,19 @@ def test_snapshot_uses_the_terms_in_force(control_db: str) -> None:
         conn.execute(insert(partners).values(id="gamma", name="Gamma", budgets={}, created_at=T0))
     assert source.refresh()
     assert source.current().registry.partner("gamma") is not None
+    engine.dispose()
+
+
+def test_seed_writes_the_partners_file_once(control_db: str, registry: Registry) -> None:
+    engine = open_database(control_db)
+    assert seed(engine, registry, at=T0, actor="test")
+    assert not seed(engine, registry, at=T0, actor="test")
+    with engine.connect() as conn:
+        snapshot = load_snapshot(conn, T0 + timedelta(hours=1))
+        assert snapshot.version == 1
+        assert snapshot.registry == registry.canonical()
+        logged = audit.entries(conn, limit=100_000)
+    creates = {(e.entity, e.entity_id) for e in logged}
+    assert ("partner", registry.partners[0].id) in creates
+    assert len(logged) == len(creates)
     engine.dispose()
