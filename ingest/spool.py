@@ -252,7 +252,10 @@ class Spool:
         except (OSError, ValueError):
             return first, 0
         if seq not in self._sizes:  # that segment was drained and deleted
-            return first, 0
+            # With no segment left, new ones continue from the cursor's number: were they to
+            # start again at 1, the next opening would take this stale cursor for a position
+            # further on and delete every segment before it unread.
+            return (first, 0) if self._segments else (max(seq, first), 0)
         for older in [s for s in self._segments if s < seq]:  # drained but not yet deleted
             self._path(older).unlink(missing_ok=True)
             self._segments.remove(older)

@@ -300,3 +300,25 @@ def test_spooled_telemetry_is_readable_by_its_owner_only(tmp_path: Path) -> None
     assert any(p.suffix == ".seg" for p in files) and (directory / "cursor").exists()
     for path in files:
         assert path.stat().st_mode & 0o777 == 0o600, path.name
+
+
+def test_a_spool_drained_empty_then_refilled_keeps_every_record_across_a_reopen(
+    tmp_path: Path,
+) -> None:
+    """Found by the FIFO property above: drained to nothing (its last segment deleted), reopened,
+    then refilled past one segment — the old cursor must not make the next opening skip the
+    refilled first segment."""
+    spool = opened(tmp_path, max_bytes=400, segment_bytes=90)
+    spool.append(b"")
+    assert spool.peek() == b""
+    spool.advance()
+    spool.close()
+    spool = opened(tmp_path, max_bytes=400, segment_bytes=90)
+    records = [f"r{i}".encode() for i in range(9)]
+    for record in records:
+        assert spool.append(record)
+    spool.close()
+    spool = opened(tmp_path, max_bytes=400, segment_bytes=90)
+    assert spool.size == sum(HEADER.size + len(r) for r in records)
+    assert drain(spool) == records
+    spool.close()
