@@ -159,18 +159,19 @@ def diff(state: State, desired: Registry) -> Diff:
     a file that brings back a retired id: ids are never reused."""
     out: list[Change] = []
     wanted_partners = {p.id: partner_form(p) for p in desired.partners}
-    for pid, form in wanted_partners.items():
+    for i, (pid, form) in enumerate(wanted_partners.items()):
         if pid in state.partner_retired:
-            raise _reused("partner", pid, state.partner_retired[pid], f"partners.{pid}")
+            raise _reused("partner", pid, state.partner_retired[pid], ("partners", i, "id"))
         if pid not in state.partners:
             out.append(Change("add", "partner", (pid,), pid, None, form))
         elif state.partners[pid] != form:
             out.append(Change("change", "partner", (pid,), pid, state.partners[pid], form))
 
     wanted_ports = {port.key: port_form(p.id, port) for p in desired.partners for port in p.ports}
+    where = _places(desired, "ports")
     for key, form in wanted_ports.items():
         if key not in state.ports and key in state.port_known:
-            raise _reused("port", "/".join(key), state.port_known[key], "ports")
+            raise _reused("port", "/".join(key), state.port_known[key], where[key])
         current = state.ports.get(key)
         if current is None:
             out.append(Change("add", "port", key, form["partner"], None, form))
@@ -178,9 +179,10 @@ def diff(state: State, desired: Registry) -> Diff:
             out.append(Change("change", "port", key, form["partner"], current, form))
 
     wanted_devices = {(p.id, d.id): device_form(d) for p, d in desired.devices()}
+    where = _places(desired, "devices")
     for key, form in wanted_devices.items():
         if key not in state.devices and key in state.device_known:
-            raise _reused("device", "/".join(key), state.device_known[key], "devices")
+            raise _reused("device", "/".join(key), state.device_known[key], where[key])
         current = state.devices.get(key)
         if current is None:
             out.append(Change("add", "device", key, key[0], None, form))
@@ -197,9 +199,9 @@ def diff(state: State, desired: Registry) -> Diff:
             out.append(Change("add", "maintenance", ("new",), _owner(form), None, form))
 
     wanted_switches = {s.id: s.model_dump(mode="json") for s in desired.switches}
-    for sid, form in wanted_switches.items():
+    for i, (sid, form) in enumerate(wanted_switches.items()):
         if sid in state.switch_retired:
-            raise _reused("switch", sid, state.switch_retired[sid], "switches")
+            raise _reused("switch", sid, state.switch_retired[sid], ("switches", i, "id"))
         if sid not in state.switches:
             out.append(Change("add", "switch", (sid,), None, None, form))
         elif state.switches[sid] != form:
@@ -230,11 +232,26 @@ def _owner(window: dict[str, Any]) -> str | None:
     return None if partner == "*" else partner
 
 
+def _places(desired: Registry, what: str) -> dict[tuple[str, str], tuple[str | int, ...]]:
+    """Where each device or port of the file is: ("partners", i, what, j, field)."""
+    out: dict[tuple[str, str], tuple[str | int, ...]] = {}
+    for i, p in enumerate(desired.partners):
+        if what == "devices":
+            for j, d in enumerate(p.devices):
+                out[(p.id, d.id)] = ("partners", i, "devices", j, "id")
+        else:
+            for j, port in enumerate(p.ports):
+                out[port.key] = ("partners", i, "ports", j, "port")
+    return out
+
+
 def _reused(
-    entity: str, entity_id: str, retired_at: datetime | None, where: str
+    entity: str, entity_id: str, retired_at: datetime | None, loc: tuple[str | int, ...]
 ) -> ConflictingChange:
     when = f" at {_show(retired_at)}" if retired_at else ""
-    return ConflictingChange(
+    error = ConflictingChange(
         f"{entity} {entity_id!r} was retired{when}; ids are never reused: choose a new id",
-        where,
+        ".".join(str(part) for part in loc),
     )
+    error.loc = loc
+    return error

@@ -13,6 +13,8 @@ class RegistryChangeError(ValueError):
         super().__init__(f"{field}: {reason}" if field else reason)
         self.field = field
         self.reason = reason
+        self.loc: tuple[str | int, ...] = ()
+        """Where in a registry file (partners, 2, devices, 0, id), when it is about one."""
 
 
 class InvalidChange(RegistryChangeError):

@@ -29,8 +29,6 @@ from controlplane.registry_diff import (
     State,
     device_form,
     partner_form,
-    port_form,
-    window_form,
 )
 from controlplane.registry_errors import (
     ConflictingChange,
@@ -40,8 +38,7 @@ from controlplane.registry_errors import (
 )
 from controlplane.registry_state import read_state
 from controlplane.registry_writes import Writer
-from domain.registry import Device, MaintenanceWindow, Partner, Port
-from domain.switches import Switch
+from domain.registry import Device, Partner, Port
 
 M = TypeVar("M", bound=BaseModel)
 NO_DEVICES = "\x00"
@@ -52,7 +49,7 @@ class _Nothing(Exception):
     """Nothing to change: roll the transaction (and its version bump) back."""
 
 
-def _validate(model: type[M], data: Mapping[str, Any], prefix: str = "") -> M:
+def validated(model: type[M], data: Mapping[str, Any], prefix: str = "") -> M:
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
@@ -98,7 +95,7 @@ def run(
     return changes
 
 
-def _partner(state: State, partner_id: str, field: str = "partner") -> dict[str, Any]:
+def active_partner(state: State, partner_id: str, field: str = "partner") -> dict[str, Any]:
     if partner_id in state.partner_retired:
         raise ConflictingChange(f"partner {partner_id!r} is retired", field)
     if partner_id not in state.partners:
@@ -106,7 +103,7 @@ def _partner(state: State, partner_id: str, field: str = "partner") -> dict[str,
     return state.partners[partner_id]
 
 
-def _partner_model(
+def partner_model(
     state: State, partner_id: str, devices: list[Device], skip_port: tuple[str, str] | None = None
 ) -> Partner:
     """The partner with the given devices and its ports in force (but `skip_port`), checked."""
@@ -123,12 +120,12 @@ def _partner_model(
 
 # Partners.
 def add_partner(engine: Engine, fields: Mapping[str, Any], *, actor: str) -> list[Change]:
-    partner = _validate(Partner, {k: v for k, v in fields.items() if v is not None})
+    partner = validated(Partner, {k: v for k, v in fields.items() if v is not None})
     if partner.devices or partner.ports:
         raise InvalidChange("add devices and ports with their own calls", "devices")
 
     def build(state: State) -> list[Change]:
-        _unused(
+        refuse_used_id(
             "partner",
             partner.id,
             partner.id in state.partners,
@@ -143,9 +140,9 @@ def set_partner(
     engine: Engine, partner_id: str, changes: Mapping[str, Any], *, actor: str
 ) -> list[Change]:
     def build(state: State) -> list[Change]:
-        before = _partner(state, partner_id, "id")
+        before = active_partner(state, partner_id, "id")
         merged = {**before, **changes, "id": partner_id}
-        after = partner_form(_validate(Partner, {k: v for k, v in merged.items() if v is not None}))
+        after = partner_form(validated(Partner, {k: v for k, v in merged.items() if v is not None}))
         if after == before:
             return []
         return [Change("change", "partner", (partner_id,), partner_id, before, after)]
@@ -157,7 +154,7 @@ def retire_partner(engine: Engine, partner_id: str, *, actor: str) -> list[Chang
     """Retire a partner with its devices, ports and maintenance windows, now."""
 
     def build(state: State) -> list[Change]:
-        form = _partner(state, partner_id, "id")
+        form = active_partner(state, partner_id, "id")
         out = [
             Change("retire", "device", key, partner_id, f, None, "its partner retires")
             for key, f in state.devices.items()
@@ -178,7 +175,7 @@ def retire_partner(engine: Engine, partner_id: str, *, actor: str) -> list[Chang
     return run(engine, build, actor=actor, devices_of=partner_id)
 
 
-def _unused(entity: str, entity_id: str, active: bool, retired_at: datetime | None) -> None:
+def refuse_used_id(entity: str, entity_id: str, active: bool, retired_at: datetime | None) -> None:
     if retired_at is not None:
         raise ConflictingChange(
             f"{entity} {entity_id!r} was retired at {retired_at.isoformat()}; ids are never "
@@ -192,7 +189,7 @@ def _unused(entity: str, entity_id: str, active: bool, retired_at: datetime | No
 # Devices.
 def _device_checked(state: State, partner_id: str, device: Device) -> None:
     try:
-        _partner_model(state, partner_id, [device])
+        partner_model(state, partner_id, [device])
     except ValidationError as exc:
         error = from_validation(exc)
         field = error.field.rsplit(".", 1)[-1] if error.field.startswith("devices") else error.field
@@ -209,13 +206,13 @@ def add_device(
 ) -> list[Change]:
     """Register a device. `self_service`: a partner adds its own, within the quota and kinds
     the operator set on its partner row (no quota: refused)."""
-    device = _validate(Device, {k: v for k, v in fields.items() if v is not None})
+    device = validated(Device, {k: v for k, v in fields.items() if v is not None})
 
     def build(state: State) -> list[Change]:
-        partner = _partner(state, partner_id)
+        partner = active_partner(state, partner_id)
         key = (partner_id, device.id)
         known = key in state.device_known
-        _unused(
+        refuse_used_id(
             "device",
             f"{partner_id}/{device.id}",
             known and key in state.devices,
@@ -262,13 +259,13 @@ def set_device(
         raise InvalidChange(f"not a device field; use {sorted(allowed)}", sorted(unknown)[0])
 
     def build(state: State) -> list[Change]:
-        _partner(state, partner_id)
+        active_partner(state, partner_id)
         key = (partner_id, device_id)
         before = _device(state, key)
         merged = {**before, **changes}
         if "port" in changes and "switch" not in changes:
             merged["switch"] = None  # a new port: its switch from the new port, unless given
-        device = _validate(
+        device = validated(
             Device, {"id": device_id, **{k: v for k, v in merged.items() if v is not None}}
         )
         _device_checked(state, partner_id, device)
@@ -299,209 +296,8 @@ def retire_device(
     effective: datetime | None = None,
 ) -> list[Change]:
     def build(state: State) -> list[Change]:
-        _partner(state, partner_id)
+        active_partner(state, partner_id)
         key = (partner_id, device_id)
         return [Change("retire", "device", key, partner_id, _device(state, key), None)]
 
     return run(engine, build, actor=actor, effective=effective, devices_of=partner_id)
-
-
-# Ports.
-def add_port(engine: Engine, fields: Mapping[str, Any], *, actor: str) -> list[Change]:
-    partner_id = str(fields.get("partner", ""))
-    port = _validate(Port, {k: v for k, v in fields.items() if k != "partner" and v is not None})
-
-    def build(state: State) -> list[Change]:
-        _partner(state, partner_id)
-        key = port.key
-        _unused(
-            "port",
-            "/".join(key),
-            key in state.ports,
-            state.port_known.get(key) if key not in state.ports else None,
-        )
-        if key in state.port_known:
-            raise ConflictingChange(f"port {'/'.join(key)} already exists", "port")
-        return [Change("add", "port", key, partner_id, None, port_form(partner_id, port))]
-
-    return run(engine, build, actor=actor)
-
-
-def _port(state: State, key: tuple[str, str]) -> dict[str, Any]:
-    if key in state.ports:
-        return state.ports[key]
-    if key in state.port_known:
-        raise ConflictingChange(f"port {key[0]}/{key[1]} is retired", "port")
-    raise UnknownEntity(f"no port {key[1]!r} on switch {key[0]!r}", "port")
-
-
-def _port_leaves(engine: Engine, key: tuple[str, str], at: datetime | None) -> str:
-    """The partner a port leaves (for reading its devices before the change)."""
-    with engine.connect() as conn:
-        state = read_state(conn, at or utcnow(), partner=NO_DEVICES)
-    return str(_port(state, key)["partner"])
-
-
-def _free_of_devices(state: State, key: tuple[str, str], owner: str) -> None:
-    devices = [Device(id=k[1], **f) for k, f in sorted(state.devices.items()) if k[0] == owner]
-    try:
-        _partner_model(state, owner, devices, skip_port=key)
-    except ValidationError as exc:
-        raise InvalidChange(
-            f"port {key[0]}/{key[1]} still carries devices of partner {owner!r}: move them to "
-            f"another of its ports or retire them first ({from_validation(exc).reason})",
-            "partner",
-        ) from None
-
-
-def set_port(
-    engine: Engine,
-    switch: str,
-    port: str,
-    changes: Mapping[str, Any],
-    *,
-    actor: str,
-    effective: datetime | None = None,
-) -> list[Change]:
-    """Reassign a port (`partner`) or change its capacity_mbps / interval_s, from `effective`."""
-    allowed = {"partner", "capacity_mbps", "interval_s"}
-    if unknown := set(changes) - allowed:
-        raise InvalidChange(f"not a port field; use {sorted(allowed)}", sorted(unknown)[0])
-    key = (switch, port)
-    owner = _port_leaves(engine, key, effective)
-
-    def build(state: State) -> list[Change]:
-        before = _port(state, key)
-        merged = {**before, **{k: v for k, v in changes.items() if v is not None}}
-        _partner(state, str(merged["partner"]))
-        checked = _validate(
-            Port,
-            {
-                "switch": switch,
-                "port": port,
-                **{k: merged[k] for k in ("capacity_mbps", "interval_s")},
-            },
-        )
-        after = port_form(str(merged["partner"]), checked)
-        if after == before:
-            return []
-        if after["partner"] != before["partner"]:
-            if before["partner"] != owner:
-                raise ConflictingChange("the port changed meanwhile; try again", "partner")
-            _free_of_devices(state, key, owner)
-        return [Change("change", "port", key, after["partner"], before, after)]
-
-    return run(engine, build, actor=actor, effective=effective, devices_of=owner)
-
-
-def retire_port(
-    engine: Engine, switch: str, port: str, *, actor: str, effective: datetime | None = None
-) -> list[Change]:
-    key = (switch, port)
-    owner = _port_leaves(engine, key, effective)
-
-    def build(state: State) -> list[Change]:
-        before = _port(state, key)
-        _free_of_devices(state, key, str(before["partner"]))
-        return [Change("retire", "port", key, str(before["partner"]), before, None)]
-
-    return run(engine, build, actor=actor, effective=effective, devices_of=owner)
-
-
-# Maintenance windows.
-def _window_model(fields: Mapping[str, Any]) -> MaintenanceWindow:
-    return _validate(MaintenanceWindow, {k: v for k, v in fields.items() if v is not None})
-
-
-def _window_partner(state: State, window: MaintenanceWindow) -> None:
-    if window.partner != "*":
-        _partner(state, window.partner)
-
-
-def add_maintenance(engine: Engine, fields: Mapping[str, Any], *, actor: str) -> int:
-    """Plan a maintenance window; its id."""
-    window = _window_model(fields)
-    writers: list[Writer] = []
-
-    def build(state: State) -> list[Change]:
-        _window_partner(state, window)
-        form = window_form(window.partner, window.start, window.end, window.reason)
-        owner = None if window.partner == "*" else window.partner
-        return [Change("add", "maintenance", ("new",), owner, None, form)]
-
-    run(engine, build, actor=actor, writers=writers)
-    return writers[0].window_ids[0]
-
-
-def _window(state: State, window_id: int) -> dict[str, Any]:
-    if window_id not in state.windows:
-        raise UnknownEntity(f"no planned maintenance window {window_id}", "id")
-    return state.windows[window_id]
-
-
-def set_maintenance(
-    engine: Engine, window_id: int, changes: Mapping[str, Any], *, actor: str
-) -> list[Change]:
-    def build(state: State) -> list[Change]:
-        before = _window(state, window_id)
-        window = _window_model({**before, **changes})
-        _window_partner(state, window)
-        after = window_form(window.partner, window.start, window.end, window.reason)
-        if after == before:
-            return []
-        owner = None if window.partner == "*" else window.partner
-        return [Change("change", "maintenance", (window_id,), owner, before, after)]
-
-    return run(engine, build, actor=actor)
-
-
-def retire_maintenance(engine: Engine, window_id: int, *, actor: str) -> list[Change]:
-    """Cancel a window: no longer excluded from figures."""
-
-    def build(state: State) -> list[Change]:
-        before = _window(state, window_id)
-        owner = None if before["partner"] == "*" else before["partner"]
-        return [Change("retire", "maintenance", (window_id,), owner, before, None)]
-
-    return run(engine, build, actor=actor)
-
-
-# Switches (the SNMP collector's).
-def add_switch(engine: Engine, fields: Mapping[str, Any], *, actor: str) -> list[Change]:
-    switch = _validate(Switch, fields)
-
-    def build(state: State) -> list[Change]:
-        _unused(
-            "switch", switch.id, switch.id in state.switches, state.switch_retired.get(switch.id)
-        )
-        return [Change("add", "switch", (switch.id,), None, None, switch.model_dump(mode="json"))]
-
-    return run(engine, build, actor=actor)
-
-
-def set_switch(
-    engine: Engine, switch_id: str, changes: Mapping[str, Any], *, actor: str
-) -> list[Change]:
-    def build(state: State) -> list[Change]:
-        before = _switch(state, switch_id)
-        after = _validate(Switch, {**before, **changes, "id": switch_id}).model_dump(mode="json")
-        if after == before:
-            return []
-        return [Change("change", "switch", (switch_id,), None, before, after)]
-
-    return run(engine, build, actor=actor)
-
-
-def retire_switch(engine: Engine, switch_id: str, *, actor: str) -> list[Change]:
-    def build(state: State) -> list[Change]:
-        return [Change("retire", "switch", (switch_id,), None, _switch(state, switch_id), None)]
-
-    return run(engine, build, actor=actor)
-
-
-def _switch(state: State, switch_id: str) -> dict[str, Any]:
-    if switch_id in state.switch_retired:
-        raise ConflictingChange(f"switch {switch_id!r} is retired", "id")
-    if switch_id not in state.switches:
-        raise UnknownEntity(f"no switch {switch_id!r}", "id")
-    return state.switches[switch_id]
