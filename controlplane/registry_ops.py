@@ -41,7 +41,7 @@ from controlplane.registry_writes import Writer
 from domain.registry import Device, Partner, Port
 
 M = TypeVar("M", bound=BaseModel)
-NO_DEVICES = "\x00"
+NO_DEVICES = "_"
 """A partner id no partner has: read ports, partners and windows without any device."""
 
 

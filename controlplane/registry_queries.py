@@ -151,7 +151,7 @@ def device_row(engine: Engine, partner: str, device: str) -> DeviceRow | None:
 def state_now(engine: Engine, at: datetime | None = None) -> State:
     """Partners, ports, windows and switches in force (no devices: they are paged)."""
     with engine.connect() as conn, conn.begin():
-        return read_state(conn, at or utcnow(), partner="\x00")
+        return read_state(conn, at or utcnow(), partner="_")
 
 
 def partner_exists(engine: Engine, partner_id: str) -> bool:
