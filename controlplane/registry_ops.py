@@ -233,15 +233,17 @@ class QuotaExceeded(ConflictingChange):
 
 
 def _within_quota(state: State, partner: dict[str, Any], device: Device) -> None:
+    """The quota caps the partner's devices in force (listed by the operator or its own) at the
+    moment it registers one; the kinds limit what it registers itself."""
     quota = partner["device_quota"]
     if quota is None:
         raise QuotaExceeded("the operator has not allowed this partner to register devices")
-    registered = sum(1 for key in state.devices if key[0] == partner["id"])
-    if registered >= quota:
-        raise QuotaExceeded(f"the partner's device quota ({quota}) is used up", "id")
     kinds = partner["allowed_kinds"]
     if kinds is not None and device.kind not in kinds:
         raise QuotaExceeded(f"kind {device.kind!r} is not one of {sorted(kinds)}", "kind")
+    registered = sum(1 for key in state.devices if key[0] == partner["id"])
+    if registered >= quota:
+        raise QuotaExceeded(f"the partner's device quota ({quota}) is used up", "id")
 
 
 def set_device(

@@ -92,7 +92,7 @@ def change(request: Request, settings: Settings, what: str, act: Callable[[], T]
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except InvalidChange as exc:
         detail = [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason, "type": "registry"}]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
     except UnknownEntity as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except (ConflictingChange, GovernedByFile) as exc:
@@ -323,7 +323,7 @@ def device_listing(
     if after is not None:
         p, sep, d = after.partition("/")
         if not sep or not p or not d:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "after: PARTNER/DEVICE")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "after: PARTNER/DEVICE")
         cursor = (p, d)
     rows = queries.device_page(
         engine_of(request), partner=partner, after=cursor, limit=limit, include_retired=retired

@@ -4,6 +4,7 @@ and ids never reused, and what `mainport up` does with each source of truth."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,9 +29,9 @@ W = "woonbron"
 
 
 @pytest.fixture
-def engine(control_db: str) -> Engine:
+def engine(control_db: str) -> Iterator[Engine]:
     e = open_database(control_db)
-    yield e  # type: ignore[misc]
+    yield e
     e.dispose()
 
 
@@ -143,9 +144,7 @@ def test_effective_times_are_written_as_asked(engine: Engine, registry: Registry
 
     port = registry.by_id[W].ports[0]
     moved = T0 + timedelta(days=10)
-    net.set_port(
-        engine, port.switch, port.port, {"partner": P}, actor="test", effective=moved
-    )
+    net.set_port(engine, port.switch, port.port, {"partner": P}, actor="test", effective=moved)
     with engine.connect() as conn:
         owners = conn.execute(
             select(port_terms.c.effective_from, port_terms.c.partner_id)
