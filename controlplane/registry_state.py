@@ -45,9 +45,15 @@ def read_state(conn: Connection, at: datetime, *, partner: str | None = None) ->
     for pr in conn.execute(select(ports.c.switch, ports.c.port, ports.c.retired_at)):
         state.port_known[(pr.switch, pr.port)] = pr.retired_at
     port_rows = conn.execute(
-        select(port_terms).order_by(
-            port_terms.c.switch, port_terms.c.port, port_terms.c.effective_from
-        )
+        select(
+            port_terms.c.switch,
+            port_terms.c.port,
+            port_terms.c.effective_from,
+            port_terms.c.partner_id,
+            port_terms.c.capacity_mbps,
+            port_terms.c.interval_s,
+            port_terms.c.retired,
+        ).order_by(port_terms.c.switch, port_terms.c.port, port_terms.c.effective_from)
     )
     for key, row, latest in _in_force(port_rows, lambda r: (r.switch, r.port), at):
         state.port_latest[key] = latest
@@ -58,10 +64,18 @@ def read_state(conn: Connection, at: datetime, *, partner: str | None = None) ->
                 "interval_s": row.interval_s,
             }
 
-    device_query = select(devices)
-    terms_query = select(device_terms).order_by(
-        device_terms.c.partner_id, device_terms.c.device_id, device_terms.c.effective_from
+    device_query = select(
+        devices.c.partner_id, devices.c.id, devices.c.kind, devices.c.auto, devices.c.retired_at
     )
+    terms_query = select(
+        device_terms.c.partner_id,
+        device_terms.c.device_id,
+        device_terms.c.effective_from,
+        device_terms.c.interval_s,
+        device_terms.c.port,
+        device_terms.c.switch,
+        device_terms.c.retired,
+    ).order_by(device_terms.c.partner_id, device_terms.c.device_id, device_terms.c.effective_from)
     if partner is not None:
         device_query = device_query.where(devices.c.partner_id == partner)
         terms_query = terms_query.where(device_terms.c.partner_id == partner)

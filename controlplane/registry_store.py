@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from controlplane import audit
-from controlplane.db import utcnow, write_tx
+from controlplane.db import current_version, utcnow, write_tx
 from controlplane.registry_diff import Diff, diff
 from controlplane.registry_state import read_state
 from controlplane.registry_writes import Writer
@@ -223,13 +223,17 @@ def apply(
     difference is returned whether applied or not (`dry_run`). Idempotent: when nothing differs
     nothing is written — no version bump, no audit entry."""
     with engine.connect() as conn, conn.begin():
-        planned = diff(read_state(conn, at, partner=None), registry)
+        seen_version = current_version(conn)
+        seen = read_state(conn, at, partner=None)
+    planned = diff(seen, registry)
     if dry_run or not planned:
         return planned
     try:
-        with write_tx(engine) as (conn, _version):
-            state = read_state(conn, at, partner=None)
-            done = diff(state, registry)  # what it is now that the lock is ours
+        with write_tx(engine) as (conn, version):
+            # The bump took the lock: if it is the next version, nobody wrote since the look
+            # above and what it read is still the truth; else read again under the lock.
+            state = seen if version == seen_version + 1 else read_state(conn, at, partner=None)
+            done = planned if state is seen else diff(state, registry)
             if not done:
                 raise _Raced
             writer = Writer(conn, state, actor=actor, now=at)

@@ -15,10 +15,11 @@ registry broken, naming the field as FastAPI's own validation errors do.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from sqlalchemy import Engine
 
 from access.tokens import Principal
@@ -56,6 +57,7 @@ router = APIRouter(prefix="/api/v1", tags=["registry"])
 T = TypeVar("T")
 PartnerPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="Partner id (slug)")]
 DevicePath = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, description="Device id")]
+AFTER_PATTERN = f"{SLUG_PATTERN[:-1]}/{DEVICE_ID_PATTERN[1:]}"
 EffectiveQuery = Annotated[
     datetime | None,
     Query(description="When the retirement takes effect (RFC 3339; default now)"),
@@ -78,9 +80,14 @@ def actor_of(request: Request, principal: Principal) -> str:
     return f"{principal.actor} {label!r}" if label else principal.actor
 
 
-def operator_only(principal: Principal) -> None:
+def _operator(principal: CurrentPrincipal) -> Principal:
+    """A dependency, so a partner token is refused (403) before its body is looked at (422)."""
     if not principal.is_operator:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an operator token may do this")
+    return principal
+
+
+OperatorPrincipal = Annotated[Principal, Depends(_operator)]
 
 
 def change(request: Request, settings: Settings, what: str, act: Callable[[], T]) -> T:
@@ -117,10 +124,9 @@ def patch_fields(body: Any) -> dict[str, Any]:
 # Partners: the operator's.
 @router.post("/partners", response_model=PartnerOut, status_code=201)
 def add_partner(
-    body: PartnerIn, request: Request, principal: CurrentPrincipal, settings: SettingsDep
+    body: PartnerIn, request: Request, principal: OperatorPrincipal, settings: SettingsDep
 ) -> PartnerOut:
     """Add a partner (then its ports and devices)."""
-    operator_only(principal)
     fields = body.model_dump(exclude_none=True)
     changes = change(
         request,
@@ -138,10 +144,9 @@ def set_partner(
     partner_id: PartnerPath,
     body: PartnerPatch,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: OperatorPrincipal,
     settings: SettingsDep,
 ) -> Changed:
-    operator_only(principal)
     fields = patch_fields(body)
     return changed(
         change(
@@ -157,10 +162,9 @@ def set_partner(
 
 @router.delete("/partners/{partner_id}", response_model=Changed)
 def retire_partner(
-    partner_id: PartnerPath, request: Request, principal: CurrentPrincipal, settings: SettingsDep
+    partner_id: PartnerPath, request: Request, principal: OperatorPrincipal, settings: SettingsDep
 ) -> Changed:
     """Retire a partner now with its devices, ports and windows; its history stays."""
-    operator_only(principal)
     return changed(
         change(
             request,
@@ -174,14 +178,35 @@ def retire_partner(
 
 
 # Devices: the operator's, or a partner's own with a quota.
-def _may_change_devices(principal: Principal, partner_id: str) -> bool:
-    """True for the operator; for the partner itself when self-service (checked further in the
-    transaction: quota and kinds); 403 for anyone else."""
+@dataclass(frozen=True, slots=True)
+class DeviceWriter:
+    """Who changes a partner's devices: the operator, or the partner itself (self-service)."""
+
+    principal: Principal
+    self_service: bool
+
+
+def _device_writer(partner_id: PartnerPath, principal: CurrentPrincipal) -> DeviceWriter:
+    """A dependency, so another partner's token is refused (403) before the body is read: the
+    operator always; the partner itself as self-service (quota and kinds checked in the
+    transaction); anyone else 403."""
     if principal.is_operator:
-        return False
+        return DeviceWriter(principal, self_service=False)
     if principal.partner != partner_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may not see that partner")
-    return True
+    return DeviceWriter(principal, self_service=True)
+
+
+DeviceWriterDep = Annotated[DeviceWriter, Depends(_device_writer)]
+
+
+def _reader(partner_id: PartnerPath, principal: CurrentPrincipal) -> Principal:
+    if not principal.may_see(partner_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may not see that partner")
+    return principal
+
+
+PartnerReader = Annotated[Principal, Depends(_reader)]
 
 
 def _self_service_allowed(request: Request, partner_id: str) -> None:
@@ -199,11 +224,11 @@ def add_device(
     partner_id: PartnerPath,
     body: DeviceIn,
     request: Request,
-    principal: CurrentPrincipal,
+    writer: DeviceWriterDep,
     settings: SettingsDep,
 ) -> DeviceOut:
     """Register a device; accepted by the running platform from the commit on."""
-    self_service = _may_change_devices(principal, partner_id)
+    principal, self_service = writer.principal, writer.self_service
     fields = body.model_dump(exclude_none=True)
     change(
         request,
@@ -226,11 +251,12 @@ def set_device(
     device_id: DevicePath,
     body: DevicePatch,
     request: Request,
-    principal: CurrentPrincipal,
+    writer: DeviceWriterDep,
     settings: SettingsDep,
 ) -> Changed:
     """Change kind (now) and interval_s, port, switch (from `effective_from`)."""
-    if _may_change_devices(principal, partner_id):
+    principal = writer.principal
+    if writer.self_service:
         _self_service_allowed(request, partner_id)
     fields = patch_fields(body)
     return changed(
@@ -255,12 +281,13 @@ def retire_device(
     partner_id: PartnerPath,
     device_id: DevicePath,
     request: Request,
-    principal: CurrentPrincipal,
+    writer: DeviceWriterDep,
     settings: SettingsDep,
     effective_from: EffectiveQuery = None,
 ) -> Changed:
     """Retire a device from `effective_from`: later messages rejected, history kept."""
-    if _may_change_devices(principal, partner_id):
+    principal = writer.principal
+    if writer.self_service:
         _self_service_allowed(request, partner_id)
     return changed(
         change(
@@ -294,11 +321,9 @@ def _device_out(request: Request, partner: str, device: str, *, history: bool) -
 
 @router.get("/partners/{partner_id}/devices/{device_id}", response_model=DeviceOut)
 def device_detail(
-    partner_id: PartnerPath, device_id: DevicePath, request: Request, principal: CurrentPrincipal
+    partner_id: PartnerPath, device_id: DevicePath, request: Request, _reader: PartnerReader
 ) -> DeviceOut:
     """One device as registered, retired or not, with every recorded set of terms."""
-    if not principal.may_see(partner_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may not see that partner")
     return _device_out(request, partner_id, device_id, history=True)
 
 
@@ -308,7 +333,8 @@ def device_listing(
     principal: CurrentPrincipal,
     partner: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     after: Annotated[
-        str | None, Query(max_length=100, description="PARTNER/DEVICE of the previous page's end")
+        str | None,
+        Query(pattern=AFTER_PATTERN, description="PARTNER/DEVICE of the previous page's end"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     retired: Annotated[bool, Query(description="Retired devices too")] = False,
@@ -321,9 +347,7 @@ def device_listing(
         partner = principal.partner
     cursor = None
     if after is not None:
-        p, sep, d = after.partition("/")
-        if not sep or not p or not d:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "after: PARTNER/DEVICE")
+        p, _, d = after.partition("/")
         cursor = (p, d)
     rows = queries.device_page(
         engine_of(request), partner=partner, after=cursor, limit=limit, include_retired=retired

@@ -20,11 +20,11 @@ from api.registry_models import (
 )
 from api.routes.registry import (
     EffectiveQuery,
+    OperatorPrincipal,
     actor_of,
     change,
     changed,
     engine_of,
-    operator_only,
     patch_fields,
 )
 from controlplane import registry_network_ops as ops
@@ -51,9 +51,8 @@ def list_ports(request: Request, principal: CurrentPrincipal) -> list[PortOut]:
 
 @router.post("/ports", response_model=PortOut, status_code=201)
 def add_port(
-    body: PortIn, request: Request, principal: CurrentPrincipal, settings: SettingsDep
+    body: PortIn, request: Request, principal: OperatorPrincipal, settings: SettingsDep
 ) -> PortOut:
-    operator_only(principal)
     fields = body.model_dump()
     change(
         request,
@@ -70,12 +69,11 @@ def set_port(
     port: PortPath,
     body: PortPatch,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: OperatorPrincipal,
     settings: SettingsDep,
 ) -> Changed:
     """Reassign a port (`partner`) or change its capacity from `effective_from`: reports for
     earlier windows keep the old partner and capacity."""
-    operator_only(principal)
     fields = patch_fields(body)
     return changed(
         change(
@@ -99,11 +97,10 @@ def retire_port(
     switch: SwitchPath,
     port: PortPath,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: OperatorPrincipal,
     settings: SettingsDep,
     effective_from: EffectiveQuery = None,
 ) -> Changed:
-    operator_only(principal)
     return changed(
         change(
             request,
@@ -132,10 +129,9 @@ def list_maintenance(request: Request, principal: CurrentPrincipal) -> list[Main
 
 @router.post("/maintenance", response_model=MaintenanceOut, status_code=201)
 def add_maintenance(
-    body: MaintenanceIn, request: Request, principal: CurrentPrincipal, settings: SettingsDep
+    body: MaintenanceIn, request: Request, principal: OperatorPrincipal, settings: SettingsDep
 ) -> MaintenanceOut:
     """Plan a window: its time is left out of SLA figures, live from the commit on."""
-    operator_only(principal)
     fields = body.model_dump()
     window_id = change(
         request,
@@ -158,10 +154,9 @@ def set_maintenance(
     window_id: WindowPath,
     body: MaintenancePatch,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: OperatorPrincipal,
     settings: SettingsDep,
 ) -> MaintenanceOut:
-    operator_only(principal)
     fields = patch_fields(body)
     change(
         request,
@@ -176,10 +171,9 @@ def set_maintenance(
 
 @router.delete("/maintenance/{window_id}", response_model=Changed)
 def cancel_maintenance(
-    window_id: WindowPath, request: Request, principal: CurrentPrincipal, settings: SettingsDep
+    window_id: WindowPath, request: Request, principal: OperatorPrincipal, settings: SettingsDep
 ) -> Changed:
     """Cancel a window: its time counts in figures again."""
-    operator_only(principal)
     return changed(
         change(
             request,
