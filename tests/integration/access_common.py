@@ -276,7 +276,6 @@ class Site:
         return httpx.get(f"{self.api}{path}", params=params, headers=bearer(self.tokens[who]))
 
 
-@contextmanager
 def seed_control_plane(data_dir: Path, registry: Registry) -> None:
     """What `mainport up` does before it starts the API: the file in the data dir's control-plane
     database (the API's registry routes read it)."""
@@ -292,6 +291,7 @@ def seed_control_plane(data_dir: Path, registry: Registry) -> None:
         engine.dispose()
 
 
+@contextmanager
 def api_site(root: Path, influx_url: str, registry: Registry, **env: str) -> Iterator[Site]:
     """Start a Site under `root` (what for: the module doc of integration/access/test_grants.py)."""
     data_dir = root / "var"
