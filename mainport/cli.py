@@ -17,7 +17,8 @@ from mainport.cli_common import (
     sync_broker_or_fail,
 )
 from mainport.cli_data import export
-from mainport.cli_registry import audit, maintenance_app, partner_app, port_app, registry_app
+from mainport.cli_entities import maintenance_app, partner_app, port_app
+from mainport.cli_registry import audit, registry_app
 
 app = typer.Typer(
     help="Mainport: telemetry platform for open fibre networks.",
