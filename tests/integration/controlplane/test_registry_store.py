@@ -253,3 +253,19 @@ def test_prepare_registry_by_source_of_truth(
     said = prepare_registry(engine, source="file", partners_file=PARTNERS_FILE, actor="up")
     assert "1 to retire" in said
     assert export(engine).device(W, "kept-1") is None
+
+
+def test_switches_add_set_retire(engine: Engine, registry: Registry) -> None:
+    apply(engine, registry, actor="test", at=T0)
+    spec = {"id": "dmd-edge-9", "address": "127.0.0.1:16100", "credentials": "edge"}
+    net.add_switch(engine, spec, actor="t")
+    (changed,) = net.set_switch(engine, "dmd-edge-9", {"interval_s": 30}, actor="t")
+    assert changed.fields() == {"interval_s": (60, 30)}
+    with pytest.raises(InvalidChange) as bad:
+        net.set_switch(engine, "dmd-edge-9", {"address": "not a host:99999"}, actor="t")
+    assert bad.value.field == "address"
+    assert export(engine).switches[-1].interval_s == 30
+    net.retire_switch(engine, "dmd-edge-9", actor="t")
+    assert all(s.id != "dmd-edge-9" for s in export(engine).switches)
+    with pytest.raises(ConflictingChange, match="never reused"):
+        net.add_switch(engine, spec, actor="t")
