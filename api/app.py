@@ -16,8 +16,20 @@ from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
 from api.access_log import AccessLog, read_entry
 from api.guards import AttemptLimiter, SecurityHeaders
-from api.routes import analytics, data, grants, health, network, partners, platform, telemetry
+from api.routes import (
+    analytics,
+    data,
+    grants,
+    health,
+    network,
+    partners,
+    platform,
+    registry_network,
+    telemetry,
+)
+from api.routes import registry as registry_routes
 from api.routes.data import log_time
+from controlplane.db import open_database
 from core.settings import Settings
 from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
@@ -69,8 +81,15 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.influx = AsyncInfluxClient(
             settings.influx_url, settings.influx_db, **settings.influx_login("reader")
         )
+        # The control-plane database (registry writes, audit): one engine per process, made
+        # here unless a caller (a test, another start-up path) set one already.
+        own_engine = getattr(app.state, "control_engine", None) is None
+        if own_engine:
+            app.state.control_engine = open_database(settings.database)
         yield
         await app.state.influx.aclose()
+        if own_engine:
+            app.state.control_engine.dispose()
 
     # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
     # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI
@@ -97,6 +116,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(platform.router)
     app.include_router(network.router)
     app.include_router(data.router)
+    app.include_router(registry_routes.router)
+    app.include_router(registry_network.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

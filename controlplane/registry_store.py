@@ -1,5 +1,7 @@
-"""Writing the registry: whole (seeding an empty control plane from the partners file) and, in
-time, change by change. Every write is one `write_tx`, audited in the same transaction.
+"""Writing the registry whole: seeding an empty control plane from the partners file, applying
+a file declaratively (`mainport registry apply`), exporting it, and what `mainport up` does at
+start by the source of truth. Change by change: registry_ops.py. Every write is one `write_tx`,
+audited in the same transaction.
 
 Rows are written in the shape snapshot.py reads: entity rows plus `*_terms` rows with the time
 each set of terms takes effect.
@@ -8,12 +10,17 @@ each set of terms takes effect.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from controlplane import audit
-from controlplane.db import write_tx
+from controlplane.db import current_version, utcnow, write_tx
+from controlplane.registry_diff import Diff, diff
+from controlplane.registry_state import read_state
+from controlplane.registry_writes import Writer
+from controlplane.snapshot import load_snapshot
 from controlplane.tables import (
     device_terms,
     devices,
@@ -23,7 +30,7 @@ from controlplane.tables import (
     ports,
     switches,
 )
-from domain.registry import Device, MaintenanceWindow, Partner, Port, Registry
+from domain.registry import Device, MaintenanceWindow, Partner, Port, Registry, load_registry
 from domain.switches import Switch
 
 
@@ -202,3 +209,64 @@ def seed(engine: Engine, registry: Registry, *, at: datetime, actor: str) -> boo
     except _NotEmpty:
         return False
     return True
+
+
+class _Raced(Exception):
+    """Another writer changed the registry between the dry look and the write: look again."""
+
+
+def apply(
+    engine: Engine, registry: Registry, *, actor: str, at: datetime, dry_run: bool = False
+) -> Diff:
+    """Make the recorded registry say what `registry` says (a whole file), in one transaction:
+    additions, changes (new terms from `at`) and retirements of what the file leaves out. The
+    difference is returned whether applied or not (`dry_run`). Idempotent: when nothing differs
+    nothing is written — no version bump, no audit entry."""
+    with engine.connect() as conn, conn.begin():
+        seen_version = current_version(conn)
+        seen = read_state(conn, at, partner=None)
+    planned = diff(seen, registry)
+    if dry_run or not planned:
+        return planned
+    try:
+        with write_tx(engine) as (conn, version):
+            # The bump took the lock: if it is the next version, nobody wrote since the look
+            # above and what it read is still the truth; else read again under the lock.
+            state = seen if version == seen_version + 1 else read_state(conn, at, partner=None)
+            done = planned if state is seen else diff(state, registry)
+            if not done:
+                raise _Raced
+            writer = Writer(conn, state, actor=actor, now=at)
+            for change in done:
+                writer.write(change, at)
+            writer.flush()
+    except _Raced:
+        return Diff()
+    return done
+
+
+def export(engine: Engine, at: datetime | None = None) -> Registry:
+    """The registry in force at `at` (default now), in canonical order."""
+    with engine.connect() as conn, conn.begin():
+        return load_snapshot(conn, at or utcnow()).registry.canonical()
+
+
+def prepare_registry(
+    engine: Engine, *, source: str, partners_file: Path, actor: str, at: datetime | None = None
+) -> str:
+    """What `mainport up` does before its children start, by the source of truth (SPEC):
+    database → the file seeds an empty registry (never again: a restart undoes no change);
+    file → the file is applied, at every start. Returns a line saying what happened; a bad
+    file raises RegistryError naming file, line and field."""
+    at = at or utcnow()
+    if source == "file":
+        changes = apply(engine, load_registry(partners_file), actor=actor, at=at)
+        return f"registry from {partners_file}: {changes.summary()}"
+    if not partners_file.exists():
+        return "registry from the database"
+    with engine.connect() as conn:
+        if not is_empty(conn):
+            return "registry from the database"
+    if seed(engine, load_registry(partners_file), at=at, actor=actor):
+        return f"registry seeded from {partners_file}"
+    return "registry from the database"

@@ -64,6 +64,14 @@ def load_yaml_model(
     return parse_yaml_model(text, model, str(path), error)
 
 
+def line_at(text: str, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the value at `loc` in YAML `text` (None: not valid YAML)."""
+    try:
+        return _line_of(yaml.compose(text, Loader=yaml.SafeLoader), loc)
+    except yaml.YAMLError:
+        return None
+
+
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at a pydantic error location, as deep as it resolves."""
     line = node.start_mark.line + 1 if node is not None else None

@@ -17,6 +17,8 @@ from mainport.cli_common import (
     sync_broker_or_fail,
 )
 from mainport.cli_data import export
+from mainport.cli_entities import maintenance_app, partner_app, port_app
+from mainport.cli_registry import audit, registry_app
 
 app = typer.Typer(
     help="Mainport: telemetry platform for open fibre networks.",
@@ -29,6 +31,11 @@ app.add_typer(token_app, name="token")
 app.add_typer(grant_app, name="grant")
 app.add_typer(device_app, name="device")
 app.command()(export)
+app.add_typer(registry_app, name="registry")
+app.add_typer(partner_app, name="partner")
+app.add_typer(port_app, name="port")
+app.add_typer(maintenance_app, name="maintenance")
+app.command()(audit)
 
 
 @app.command()

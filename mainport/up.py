@@ -51,6 +51,7 @@ from mainport.preparation import (
     setup_influx,
     simulator_logins,
 )
+from mainport.registry_start import prepare_control_plane
 from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
 from timeseries.client import InfluxClient, StoreError
 
@@ -121,6 +122,7 @@ class Stack:
 
     def _start_all(self) -> None:
         s = self.settings
+        say(prepare_control_plane(s))  # before any child reads the registry
         log_dir = s.log_dir
         store = AccountStore(s.credentials_file)
         # Fresh passwords for our own children every run; only hashes reach the disk.

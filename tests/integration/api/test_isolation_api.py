@@ -95,6 +95,9 @@ def _defaults(grant_id: str) -> dict[str, str]:
         "grantee": B,
         "devices": SHARED,
         "note": "attack matrix",
+        "switch": "dmd-core-1",
+        "port": "xe-0-0-1",
+        "window_id": "1",
     }
 
 
@@ -198,6 +201,10 @@ def test_only_well_formed_values_are_accepted(attempts: list[Attempt]) -> None:
         "metric": r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}",
         "grant_id": r"g-[0-9a-f]{12}",
         "device": r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",  # export: a comma list of device ids
+        "partner": r"[a-z0-9][a-z0-9-]{1,31}",  # registry listings and the audit
+        "after": r"[a-z0-9][a-z0-9-]{1,31}/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",  # device pages
+        "switch": r"[a-z0-9][a-z0-9-]{1,31}",
+        "port": r"[a-z0-9][a-z0-9-]{1,31}",
     }
     # 2xx only: an empty grant id ends the path in '/', which gets a 307 to the list route
     # (not followed, and the list route checks the token like every other).
@@ -220,6 +227,14 @@ def test_partner_b_never_sees_data_of_a_beyond_the_shared_sensor(attempts: list[
             assert {float(r["value"]) for r in rows} <= {11.5}
         elif (attempt.method, attempt.path) == ("GET", "/api/v1/grants"):
             assert all(B in (g["owner"], g["grantee"]) for g in attempt.body)
+        elif (attempt.method, attempt.path) == ("GET", "/api/v1/devices"):
+            assert all(d["partner"] == B for d in attempt.body["items"])
+        elif (attempt.method, attempt.path) == ("GET", "/api/v1/audit"):
+            assert all(e["partner"] == B for e in attempt.body["items"])
+        elif (attempt.method, attempt.path) == ("GET", "/api/v1/ports"):
+            assert all(p["partner"] == B for p in attempt.body)
+        elif (attempt.method, attempt.path) == ("GET", "/api/v1/maintenance"):
+            assert all(w["partner"] in (B, "*") for w in attempt.body)
         else:
             raise AssertionError(f"B was answered {attempt.status} on {attempt}")
 
