@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, make_wsgi_app
 from access.tokens import OPERATOR, PARTNER, TokenStore
 from api.routes.health import without_partner_labels
 from core.processes import Child, free_port
-from tests.conftest import PARTNERS_FILE
+from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import bearer, start_api
 from tests.integration.conftest import Influx
 from timeseries.client import InfluxClient
@@ -81,7 +81,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, influxd: Influx) -> Iterator[A
     influx = InfluxClient(influxd.url, f"test_{uuid.uuid4().hex[:12]}")
     ensure_schema(influx, "400d")
     data_dir = root / "var"
-    tokens = TokenStore(data_dir / "secrets" / "api-tokens.json")
+    tokens = TokenStore(control_engine(data_dir))
     operator, partner = tokens.issue(OPERATOR), tokens.issue(PARTNER, A)
     server, metrics_port = _ingest_metrics_server()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}

@@ -26,7 +26,7 @@ from access.grants import GrantLog
 from api.app import create_app
 from core.settings import Settings
 from domain.registry import Registry
-from tests.conftest import PARTNERS_FILE
+from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import A, B, C, Site, api_site, bearer
 from tests.integration.conftest import Influx
 
@@ -126,7 +126,7 @@ def _request(
 
 
 def attack_matrix(site: Site) -> list[Attempt]:
-    grant_id = GrantLog(site.data_dir / "grants" / "audit.jsonl").active()[0].id
+    grant_id = GrantLog(control_engine(site.data_dir)).active()[0].id
     attempts = []
     with httpx.Client() as http:
         for method, path, op in _operations():
@@ -164,7 +164,9 @@ def site(
                 for (partner, device), value in STORED.items()
             ).encode()
         )
-        GrantLog(running.data_dir / "grants" / "audit.jsonl").add(registry, A, B, [SHARED], "setup")
+        GrantLog(control_engine(running.data_dir)).add(
+            registry, A, B, [SHARED], "setup", purpose="isolation tests"
+        )
         yield running
 
 
