@@ -280,7 +280,7 @@ class Site:
 def api_site(root: Path, influx_url: str, registry: Registry, **env: str) -> Iterator[Site]:
     """Start a Site under `root` (what for: the module doc of integration/access/test_grants.py)."""
     data_dir = root / "var"
-    engine = control_engine(data_dir)
+    engine = control_engine(data_dir, env.get("MAINPORT_DATABASE_URL"))
     store = AccountStore(engine)
     passwords = {scope: store.issue(scope) for scope in (A, B, C, "_ingest", "_network")}
     cfg = BrokerConfig("127.0.0.1", free_port(), data_dir / "mosquitto")
