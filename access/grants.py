@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from controlplane import audit
 from controlplane.db import utcnow, write_tx
+from controlplane.tables import audit as audit_table
 from controlplane.tables import grants as grants_table
 from domain.grants import (
     EXPIRED_BY,
@@ -133,17 +134,31 @@ class GrantLog:
         return [g for g in found if g.active]
 
     def events(self) -> list[dict[str, Any]]:
-        """The whole history as events (`grant`, `revoke`), oldest first."""
+        """The whole history as events (`grant`, `revoke`), oldest first: the grants' audit
+        rows, in the order they happened (imported ones in their former log's order)."""
+        query = (
+            select(audit_table)
+            .where(audit_table.c.entity == ENTITY, audit_table.c.action.in_(("create", "revoke")))
+            .order_by(audit_table.c.at, audit_table.c.id)
+        )
         events: list[dict[str, Any]] = []
-        for g in self.grants():
-            common = {"id": g.id, "owner": g.owner, "grantee": g.grantee, "device": g.device}
-            events.append(
-                {"at": g.granted_at, "event": GRANT, **common, "by": g.granted_by}
-                | {"note": g.note, "purpose": g.purpose, "ends_at": g.ends_at}
-            )
-            if g.revoked_at is not None:
-                events.append({"at": g.revoked_at, "event": REVOKE, **common, "by": g.revoked_by})
-        return sorted(events, key=lambda e: (parse_time(str(e["at"])), e["event"] == REVOKE))
+        with _reading(), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            state: dict[str, Any] = dict(row.after or {})
+            common = {
+                "id": row.entity_id,
+                "owner": state.get("owner"),
+                "grantee": state.get("grantee"),
+                "device": state.get("device"),
+                "by": row.actor,
+            }
+            if row.action == "create":
+                extra = {k: state.get(k) for k in ("note", "purpose", "ends_at")}
+                events.append({"at": time_text(row.at), "event": GRANT, **common, **extra})
+            else:
+                events.append({"at": str(state.get("revoked_at")), "event": REVOKE, **common})
+        return events
 
     def add(
         self,

@@ -88,6 +88,11 @@ def read_logins(path: Path) -> list[LegacyLogin]:
 
 def read_grants(path: Path) -> list[Grant]:
     """Every grant the log gave, with its revocation if any."""
+    return read_grant_log(path)[1]
+
+
+def read_grant_log(path: Path) -> tuple[list[dict[str, Any]], list[Grant]]:
+    """The log's events in their order, and the grants they give."""
     events: list[dict[str, Any]] = []
     try:
         lines = path.read_text().splitlines()
@@ -104,7 +109,7 @@ def read_grants(path: Path) -> list[Grant]:
             raise LegacyStateError(f"{path}:{n}: not a JSON object")
         events.append(event)
     try:
-        return replay(events)
+        return events, replay(events)
     except GrantError as exc:
         raise LegacyStateError(f"{path}: {exc}") from None
 
@@ -131,13 +136,13 @@ def import_legacy_state(
             return {}
         tokens = read_tokens(tokens_file) if tokens_file in files else []
         logins = read_logins(credentials_file) if credentials_file in files else []
-        given = read_grants(grants_file) if grants_file in files else []
+        events, given = read_grant_log(grants_file) if grants_file in files else ([], [])
         with write_tx(engine) as (conn, _version):
             counts["tokens"] = _import_tokens(conn, tokens, f"system: imported from {tokens_file}")
             counts["logins"] = _import_logins(
                 conn, logins, f"system: imported from {credentials_file}"
             )
-            counts["grants"] = _import_grants(conn, given)
+            counts["grants"] = _import_grants(conn, events, given)
         for path in files:
             target = path.with_name(path.name + MIGRATED_SUFFIX)
             if target.exists():
@@ -230,36 +235,36 @@ def _import_logins(conn: Connection, logins: list[LegacyLogin], actor: str) -> i
     return added
 
 
-def _import_grants(conn: Connection, given: list[Grant]) -> int:
+def _import_grants(conn: Connection, events: list[dict[str, Any]], given: list[Grant]) -> int:
+    """Each grant as it stands now, and an audit row per event in the log's order (so events at
+    the same millisecond keep their order), at its original time."""
     have = set(conn.execute(select(grants.c.id)).scalars())
-    added = 0
-    for grant in given:
-        if grant.id in have:
-            continue
+    new = {g.id: g for g in given if g.id not in have}
+    for grant in new.values():
         insert_grant(conn, grant)  # purpose "": not asked for then (shown "(not recorded)")
-        granted = replace(grant, revoked_by=None, revoked_at=None)
+    revoked: set[str] = set()
+    for event in events:
+        found = new.get(str(event["id"]))
+        if found is None:
+            continue
+        granted = replace(found, revoked_by=None, revoked_at=None)
+        if event["event"] == "grant":
+            action, actor, before, after = "create", found.granted_by, None, public(granted)
+        elif found.id in revoked or found.revoked_by is None:
+            continue  # a repeated revoke changed nothing (domain/grants.py `replay`)
+        else:
+            revoked.add(found.id)
+            action, actor = "revoke", found.revoked_by
+            before, after = public(granted), public(found)
         audit.record(
             conn,
-            actor=grant.granted_by,
-            action="create",
+            actor=actor,
+            action=action,
             entity="grant",
-            entity_id=grant.id,
-            partner=grant.owner,
-            before=None,
-            after=public(granted),
-            at=_time(grant.granted_at),
+            entity_id=found.id,
+            partner=found.owner,
+            before=before,
+            after=after,
+            at=_time(str(event["at"])),
         )
-        if grant.revoked_at is not None and grant.revoked_by is not None:
-            audit.record(
-                conn,
-                actor=grant.revoked_by,
-                action="revoke",
-                entity="grant",
-                entity_id=grant.id,
-                partner=grant.owner,
-                before=public(granted),
-                after=public(grant),
-                at=_time(grant.revoked_at),
-            )
-        added += 1
-    return added
+    return len(new)
