@@ -21,9 +21,11 @@ import httpx
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, make_wsgi_app
+from sqlalchemy import update
 
 from access.tokens import OPERATOR, PARTNER, TokenStore
 from api.routes.health import without_partner_labels
+from controlplane.tables import api_tokens
 from core.processes import Child, free_port
 from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import bearer, start_api
@@ -335,10 +337,12 @@ def test_a_token_with_an_expiry_works_until_then_and_gets_401_after(api: Api) ->
     assert httpx.get(url, headers=bearer(token)).status_code == 200
 
     # Thirty days later, as the API sees it: the stored expiry is now in the past.
-    store = api.data_dir / "secrets" / "api-tokens.json"
-    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="seconds")
-    text = store.read_text()
-    store.write_text(re.sub(r'("expires_at": ")[^"]+', rf"\g<1>{past}", text))
+    with control_engine(api.data_dir).begin() as conn:
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.id == token_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     assert httpx.get(url, headers=bearer(token)).status_code == 401
     assert httpx.get(url, headers=bearer(api.operator)).status_code == 200  # no expiry: valid
 
