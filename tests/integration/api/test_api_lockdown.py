@@ -299,7 +299,7 @@ def test_a_missing_token_is_not_counted_as_a_guess(api: Api) -> None:
 
 def test_grant_changes_are_rate_limited_per_token(api: Api) -> None:
     url = f"{api.base}/api/v1/partners/{A}/grants"
-    body = {"grantee": B, "devices": ["aq-spuiboulevard"]}
+    body = {"grantee": B, "devices": ["aq-spuiboulevard"], "purpose": "rate limit test"}
     answers = [
         httpx.post(url, json=body, headers=bearer(api.partner)).status_code
         for _ in range(GRANT_CHANGES + 1)

@@ -95,6 +95,7 @@ def _defaults(grant_id: str) -> dict[str, str]:
         "grantee": B,
         "devices": SHARED,
         "note": "attack matrix",
+        "purpose": "attack matrix",
     }
 
 
@@ -121,6 +122,7 @@ def _request(
             "grantee": values["grantee"],
             "devices": [values["devices"]],
             "note": values["note"],
+            "purpose": values["purpose"],
         }
     return http.request(method, url, params=query, json=body, headers=bearer(site.tokens[who]))
 
