@@ -47,3 +47,8 @@ def test_an_expiry_is_a_lifetime_or_an_iso_time(text: str, expected: datetime) -
 def test_an_expiry_in_the_past_or_unreadable_is_refused_naming_the_option(text: str) -> None:
     with pytest.raises(ValueError, match="--expires"):
         parse_expiry(text, NOW)
+
+
+def test_an_end_date_names_the_option_it_came_from() -> None:
+    with pytest.raises(ValueError, match="--until"):
+        parse_expiry("2020-01-01", NOW, "--until")
