@@ -92,7 +92,7 @@ def test_a_demo_run_leaves_no_plaintext_secret_anywhere(tmp_path: Path) -> None:
         gateway = _mainport(env, "credentials", "issue", A, "--label", "gw-1")
         operator = _mainport(env, "token", "issue", "--operator")
         partner = _mainport(env, "token", "issue", "--partner", B)
-        _mainport(env, "grant", "add", "--from", A, "--to", B, "aq-spuiboulevard")
+        _mainport(env, "grant", "add", "--from", A, "--to", B, "--purpose", "t", "aq-spuiboulevard")
         pids = {
             m[1]: int(m[2]) for m in re.finditer(r"(\w+) started \(pid (\d+)\)", log.read_text())
         }
