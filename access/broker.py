@@ -1,8 +1,9 @@
 """Broker accounts: Mosquitto's password file and the topic rights generated from the registry
 and grants.
 
-Only hashes are stored (Mosquitto's own `$7$` PBKDF2-SHA512 format, checked against the real
-broker in the tests). Kinds of login (SPEC, "Access on the broker"): a gateway login (`partner`
+The logins live in the control-plane database (access/logins.py), hashes only (Mosquitto's own
+`$7$` PBKDF2-SHA512 format, checked against the real broker in the tests); the files below are
+rendered from there. Kinds of login (SPEC, "Access on the broker"): a gateway login (`partner`
 or `partner.label`) reads and writes `{root}/{partner}/#`; a device login (`partner.device`)
 publishes only under `{root}/{partner}/{device}/#`; the network collector writes
 `{root}/_network/#`; each ingest replica (`_ingest`, `_ingest.name`) reads everything, also

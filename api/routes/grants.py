@@ -59,7 +59,9 @@ def grantee_reads(log: AccessLog, given: list[Grant]) -> dict[str, GrantReads]:
         return {}
     counts = {g.id: 0 for g in given}
     last: dict[str, str] = {}
-    by_key = {(g.owner, g.grantee, g.device): g for g in given}
+    by_key: dict[tuple[object, object, object], Grant] = {
+        (g.owner, g.grantee, g.device): g for g in given
+    }
     oldest = min(g.granted_at[:19] for g in given)  # to the second: the log's time is µs
     for entry in log.newest_first():
         at = str(entry.get("time", ""))
@@ -68,7 +70,7 @@ def grantee_reads(log: AccessLog, given: list[Grant]) -> dict[str, GrantReads]:
         if entry.get("role") != "grantee":
             continue
         key = (entry.get("partner"), entry.get("reader_partner"), entry.get("device"))
-        grant = by_key.get(key)  # type: ignore[arg-type]
+        grant = by_key.get(key)
         if grant is None or at[:19] < grant.granted_at[:19]:
             continue
         counts[grant.id] += 1
