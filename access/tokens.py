@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from controlplane import audit
 from controlplane.audit import cli_actor
@@ -40,6 +40,7 @@ class Principal:
     role: str
     partner: str | None
     token_id: str
+    label: str = ""  # the token's label, for the access log (api/access_log.py)
 
     @property
     def is_operator(self) -> bool:
@@ -140,6 +141,11 @@ def _public(record: TokenRecord) -> dict[str, Any]:
     }
 
 
+_LIVE_BY_ID = select(api_tokens).where(
+    api_tokens.c.id == bindparam("token_id"), api_tokens.c.revoked_at.is_(None)
+)
+
+
 class TokenStore:
     """API tokens in the control-plane database. `actor` names who issues and revokes in the
     audit (default: the CLI's OS user)."""
@@ -159,12 +165,10 @@ class TokenStore:
             return [_record(row) for row in conn.execute(query)]
 
     def record(self, token_id: str) -> TokenRecord | None:
-        """One live token by its id, or None."""
-        query = select(api_tokens).where(
-            api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None)
-        )
+        """One live token by its id, or None (on every API request: one primary-key lookup,
+        its statement built once)."""
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_LIVE_BY_ID, {"token_id": token_id}).first()
         return None if row is None else _record(row)
 
     def issue(
@@ -262,4 +266,4 @@ class TokenStore:
             return None
         if record.expired(datetime.now(UTC)):
             return None
-        return Principal(record.role, record.partner, record.id)
+        return Principal(record.role, record.partner, record.id, record.label)

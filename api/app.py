@@ -44,8 +44,6 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
     principal = getattr(request.state, "principal", None)
     if principal is None:  # refused before the token was known: no reader to name
         return
-    tokens: TokenStore = request.app.state.tokens
-    record = tokens.record(principal.token_id)
     entry = read_entry(
         at=log_time(time.time_ns()),
         route_path=route_path,
@@ -53,7 +51,7 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
         path_params=dict(request.path_params),
         query=dict(request.query_params),
         principal=principal,
-        label=record.label if record else "",
+        label=principal.label,
         status=status_code,
     )
     if entry is not None:
