@@ -1,5 +1,6 @@
-"""access.grants and the broker ACL: the append-only grant log on disk, and the read-only topic a
-grant adds to every login of the grantee (end to end: tests/integration/access/test_grants.py)."""
+"""Grants and the broker ACL: the read-only topic a grant adds to every login of the grantee
+(the grants' store: tests/integration/access/test_access_store.py; end to end:
+tests/integration/access/test_grants.py and test_grant_expiry.py)."""
 
 from __future__ import annotations
 
