@@ -1,8 +1,9 @@
 """Broker accounts: Mosquitto's password file and the topic rights generated from the registry
 and grants.
 
-Only hashes are stored (Mosquitto's own `$7$` PBKDF2-SHA512 format, checked against the real
-broker in the tests). Kinds of login (SPEC, "Access on the broker"): a gateway login (`partner`
+The logins live in the control-plane database (access/logins.py), hashes only (Mosquitto's own
+`$7$` PBKDF2-SHA512 format, checked against the real broker in the tests); the files below are
+rendered from there. Kinds of login (SPEC, "Access on the broker"): a gateway login (`partner`
 or `partner.label`) reads and writes `{root}/{partner}/#`; a device login (`partner.device`)
 publishes only under `{root}/{partner}/{device}/#`; the network collector writes
 `{root}/_network/#`; each ingest replica (`_ingest`, `_ingest.name`) reads everything, also
@@ -20,18 +21,14 @@ the changed rights to the plugin as one batch of control commands.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import re
-import secrets
 import signal
 import socket
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from access.dynsec import (
     ADMIN_ACCOUNT,
@@ -48,6 +45,15 @@ from access.dynsec import (
     send_commands,
 )
 from access.grants import GrantLog
+
+# Logins are stored by access.logins; these names are still imported from here.
+from access.logins import LABEL_RE as LABEL_RE
+from access.logins import Account as Account
+from access.logins import AccountStore as AccountStore
+from access.logins import account_username as account_username
+from access.logins import hash_password as hash_password
+from access.logins import new_password as new_password
+from access.store import control_plane
 from core.files import locked, write_private
 from core.settings import Settings
 from domain.grants import Grant, shared_topics
@@ -60,44 +66,6 @@ NETWORK_ACCOUNT = "_network"
 RETAIN_ACCOUNT = "_retain"
 SERVICE_ACCOUNTS = (INGEST_ACCOUNT, NETWORK_ACCOUNT, RETAIN_ACCOUNT)
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 (a file name)
-# Extra logins of one scope are `scope.label` (e.g. `woonbron.sim`, `woonbron.gateway-2`).
-LABEL_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-
-# Mosquitto 2.0's defaults for `mosquitto_passwd`: PBKDF2-SHA512, 101 rounds, 12-byte salt.
-_ROUNDS = 101
-_SALT_BYTES = 12
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A password in the format of Mosquitto's password file (`$7$rounds$salt$hash`)."""
-    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _ROUNDS)
-    return f"$7${_ROUNDS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(24)
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """One broker login. `scope` is a partner id, `_network`, or `_ingest`."""
-
-    username: str
-    scope: str
-    password_hash: str
-    issued_at: str
-    # Run-time accounts are minted by `mainport up` for its own children and replaced each run.
-    runtime: bool = False
-    # Set for a device login (`partner.device`): it publishes as that one device only.
-    device: str | None = None
-
-
-def account_username(scope: str, label: str | None = None) -> str:
-    """`scope` for the main login of a partner or service, `scope.label` for extra ones."""
-    if label is not None and not LABEL_RE.fullmatch(label):
-        raise ValueError(f"{label!r} is not a login label (pattern [a-z0-9][a-z0-9-]{{0,31}})")
-    return scope if label is None else f"{scope}.{label}"
 
 
 def validate_scope(scope: str, registry: Registry) -> None:
@@ -189,68 +157,6 @@ def desired_roles(
 
 def _by_name(account: Account) -> str:
     return account.username
-
-
-class AccountStore:
-    """Accounts as JSON under `var/secrets/` (hashes only), and the broker files made from it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> list[Account]:
-        if not self.path.exists():
-            return []
-        return [Account(**row) for row in json.loads(self.path.read_text())["accounts"]]
-
-    def save(self, accounts: list[Account]) -> None:
-        write_private(self.path, json.dumps({"accounts": [asdict(a) for a in accounts]}, indent=1))
-
-    def issue(self, scope: str, *, label: str | None = None, runtime: bool = False) -> str:
-        """Create or rotate a login; returns the password, which is not kept anywhere."""
-        password = new_password()
-        username = account_username(scope, label)
-        account = Account(
-            username=username,
-            scope=scope,
-            password_hash=hash_password(password),
-            issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            runtime=runtime,
-        )
-        with locked(self.path):
-            self.save([a for a in self.load() if a.username != username] + [account])
-        return password
-
-    def issue_device(self, partner: str, device: str, *, runtime: bool = False) -> str:
-        """Create or rotate the device login `partner.device`; returns its password."""
-        if not LABEL_RE.fullmatch(device):
-            raise ValueError(f"{device!r} is not a device id for a login")
-        password = new_password()
-        account = Account(
-            username=account_username(partner, device),
-            scope=partner,
-            password_hash=hash_password(password),
-            issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            runtime=runtime,
-            device=device,
-        )
-        with locked(self.path):
-            kept = [a for a in self.load() if a.username != account.username]
-            self.save([*kept, account])
-        return password
-
-    def revoke(self, username: str) -> bool:
-        """Delete a login; False when there was none of that name."""
-        with locked(self.path):
-            accounts = self.load()
-            kept = [a for a in accounts if a.username != username]
-            if len(kept) == len(accounts):
-                return False
-            self.save(kept)
-        return True
-
-    def drop_runtime(self) -> None:
-        with locked(self.path):
-            self.save([a for a in self.load() if not a.runtime])
 
 
 def admin_password(broker_dir: Path) -> str:
@@ -385,13 +291,15 @@ def apply_access(
     return reloaded or applied
 
 
-def sync_broker(settings: Settings, registry: Registry) -> bool:
-    """Apply the stored accounts and the active grants to the broker (see `apply_access`)."""
+def sync_broker(settings: Settings, registry: Registry, engine: Engine | None = None) -> bool:
+    """Apply the stored accounts and the active grants to the broker (see `apply_access`);
+    `engine`: the control-plane database, else this process's one for `settings`."""
+    engine = engine or control_plane(settings)
     return apply_access(
-        AccountStore(settings.credentials_file),
+        AccountStore(engine),
         registry,
         settings.mqtt_root,
         settings.broker_dir,
-        GrantLog(settings.grants_file).active(),
+        GrantLog(engine).active(),
         (settings.mqtt_host, settings.mqtt_port),
     )

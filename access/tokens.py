@@ -3,23 +3,29 @@ valid until revoked or until their optional expiry.
 
 A token is `mp_<id>_<secret>` with 256 random bits of secret, so a fast hash is enough (no
 password to brute-force) and the id finds the record without comparing against every hash.
-The file is re-read when it changes (inode, size or mtime), so a running API accepts new tokens
-and refuses revoked ones without a restart. Issuing and revoking hold the file's lock, so the CLI
-and a running API never lose each other's changes.
+Tokens live in the control-plane database (`api_tokens`, hashes only): every API replica looks
+a token up by its id on each request, so a new token works and a revoked one is refused from the
+next request on, on every host. Issuing and revoking are one write transaction each with their
+audit row (never the hash); a revoked token keeps its row (`revoked_at`), so its id is never
+given again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
-from core.files import Stamp, locked, stamp, write_private
+from sqlalchemy import Engine, bindparam, insert, select, update
+
+from controlplane import audit
+from controlplane.audit import cli_actor
+from controlplane.db import utcnow, write_tx
+from controlplane.tables import api_tokens
 
 OPERATOR = "operator"
 PARTNER = "partner"
@@ -34,6 +40,7 @@ class Principal:
     role: str
     partner: str | None
     token_id: str
+    label: str = ""  # the token's label, for the access log (api/access_log.py)
 
     @property
     def is_operator(self) -> bool:
@@ -82,9 +89,10 @@ _LIFETIME = re.compile(r"(\d{1,6})([hdw])")
 _LIFETIME_UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
-def parse_expiry(text: str, now: datetime) -> datetime:
-    """`--expires`: a lifetime (`12h`, `30d`, `8w`) from `now`, or an ISO 8601 time (UTC when
-    it names no zone; a bare date is its midnight UTC). It must lie in the future."""
+def parse_expiry(text: str, now: datetime, option: str = "--expires") -> datetime:
+    """`--expires` (or `option`): a lifetime (`12h`, `30d`, `8w`) from `now`, or an ISO 8601
+    time (UTC when it names no zone; a bare date is its midnight UTC). It must lie in the
+    future."""
     text = text.strip()
     if match := _LIFETIME.fullmatch(text):
         when = now + int(match[1]) * _LIFETIME_UNIT[match[2]]
@@ -93,34 +101,75 @@ def parse_expiry(text: str, now: datetime) -> datetime:
             when = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(
-                f"--expires {text!r}: expected a lifetime like 12h, 30d, 8w or an ISO 8601 time"
+                f"{option} {text!r}: expected a lifetime like 12h, 30d, 8w or an ISO 8601 time"
             ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
     if when <= now:
-        raise ValueError(f"--expires {text!r}: that is not in the future")
+        raise ValueError(f"{option} {text!r}: that is not in the future")
     return when
 
 
-class TokenStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._cache: dict[str, TokenRecord] = {}
-        self._stamp: Stamp | None = None
+ENTITY = "token"
 
-    def _records(self) -> dict[str, TokenRecord]:
-        current = stamp(self.path)
-        if current is None:
-            return {}
-        if current != self._stamp:
-            rows = json.loads(self.path.read_text())["tokens"]
-            self._cache = {row["id"]: TokenRecord(**row) for row in rows}
-            self._stamp = current
-        return self._cache
+
+def time_text(when: datetime) -> str:
+    """A token time as the API and CLI have always shown it: RFC 3339 UTC, whole seconds."""
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _record(row: Any) -> TokenRecord:
+    return TokenRecord(
+        id=row.id,
+        role=row.role,
+        partner=row.partner,
+        sha256=row.sha256,
+        issued_at=time_text(row.issued_at),
+        label=row.label,
+        expires_at=None if row.expires_at is None else time_text(row.expires_at),
+    )
+
+
+def _public(record: TokenRecord) -> dict[str, Any]:
+    """What the audit keeps of a token: never its hash."""
+    return {
+        "role": record.role,
+        "partner": record.partner,
+        "label": record.label,
+        "issued_at": record.issued_at,
+        "expires_at": record.expires_at,
+    }
+
+
+_LIVE_BY_ID = select(api_tokens).where(
+    api_tokens.c.id == bindparam("token_id"), api_tokens.c.revoked_at.is_(None)
+)
+
+
+class TokenStore:
+    """API tokens in the control-plane database. `actor` names who issues and revokes in the
+    audit (default: the CLI's OS user)."""
+
+    def __init__(self, engine: Engine, *, actor: str | None = None) -> None:
+        self.engine = engine
+        self.actor = actor
 
     def records(self) -> list[TokenRecord]:
         """Every live token, oldest first (hashes included; never print those)."""
-        return sorted(self._records().values(), key=lambda r: (r.issued_at, r.id))
+        query = (
+            select(api_tokens)
+            .where(api_tokens.c.revoked_at.is_(None))
+            .order_by(api_tokens.c.issued_at, api_tokens.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def record(self, token_id: str) -> TokenRecord | None:
+        """One live token by its id, or None (on every API request: one primary-key lookup,
+        its statement built once)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_LIVE_BY_ID, {"token_id": token_id}).first()
+        return None if row is None else _record(row)
 
     def issue(
         self,
@@ -128,6 +177,8 @@ class TokenStore:
         partner: str | None = None,
         label: str = "",
         expires_at: datetime | None = None,
+        *,
+        by: str | None = None,
     ) -> str:
         """Create a token and return it; only its hash is kept."""
         if role not in (OPERATOR, PARTNER) or (role == PARTNER) != (partner is not None):
@@ -135,44 +186,84 @@ class TokenStore:
         if expires_at is not None and expires_at.tzinfo is None:
             raise ValueError("a token's expiry needs a time zone")
         secret = secrets.token_urlsafe(32)
-        with locked(self.path):
-            records = dict(self._records())
+        now = utcnow().replace(microsecond=0)
+        with write_tx(self.engine) as (conn, _version):
             token_id = secrets.token_hex(6)
-            while token_id in records:
+            taken = select(api_tokens.c.id).where(api_tokens.c.id == token_id)
+            while conn.execute(taken).first() is not None:  # ids are never given twice
                 token_id = secrets.token_hex(6)
-            records[token_id] = TokenRecord(
-                id=token_id,
-                role=role,
-                partner=partner,
-                sha256=_digest(secret),
-                issued_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                label=label,
-                expires_at=(
-                    expires_at.astimezone(UTC).isoformat(timespec="seconds") if expires_at else None
-                ),
+                taken = select(api_tokens.c.id).where(api_tokens.c.id == token_id)
+            expiry = (
+                None if expires_at is None else expires_at.astimezone(UTC).replace(microsecond=0)
             )
-            self._save(list(records.values()))
+            conn.execute(
+                insert(api_tokens).values(
+                    id=token_id,
+                    role=role,
+                    partner=partner,
+                    sha256=_digest(secret),
+                    label=label,
+                    issued_at=now,
+                    expires_at=expiry,
+                )
+            )
+            record = TokenRecord(
+                token_id,
+                role,
+                partner,
+                "",
+                time_text(now),
+                label,
+                None if expiry is None else time_text(expiry),
+            )
+            audit.record(
+                conn,
+                actor=by or self.actor or cli_actor(),
+                action="create",
+                entity=ENTITY,
+                entity_id=token_id,
+                partner=partner,
+                before=None,
+                after=_public(record),
+            )
         return f"mp_{token_id}_{secret}"
 
-    def revoke(self, token_id: str) -> bool:
-        """Delete a token by its id; a running API refuses it from its next request on."""
-        with locked(self.path):
-            records = dict(self._records())
-            if records.pop(token_id, None) is None:
+    def revoke(self, token_id: str, *, by: str | None = None) -> bool:
+        """Revoke a token by its id; every API replica refuses it from its next request on.
+        False when there is no live token of that id."""
+        with write_tx(self.engine) as (conn, _version):
+            row = conn.execute(
+                select(api_tokens).where(
+                    api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None)
+                )
+            ).first()
+            if row is None:
                 return False
-            self._save(list(records.values()))
+            now = utcnow()
+            conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            audit.record(
+                conn,
+                actor=by or self.actor or cli_actor(),
+                action="revoke",
+                entity=ENTITY,
+                entity_id=token_id,
+                partner=row.partner,
+                before=_public(_record(row)),
+                after={"revoked_at": time_text(now)},
+            )
         return True
 
     def authenticate(self, token: str) -> Principal | None:
         parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != "mp":
+        if len(parts) != 3 or parts[0] != "mp" or not TOKEN_ID_RE.fullmatch(parts[1]):
             return None
-        record = self._records().get(parts[1])
+        record = self.record(parts[1])
         if record is None or not hmac.compare_digest(record.sha256, _digest(parts[2])):
             return None
         if record.expired(datetime.now(UTC)):
             return None
-        return Principal(record.role, record.partner, record.id)
-
-    def _save(self, records: list[TokenRecord]) -> None:
-        write_private(self.path, json.dumps({"tokens": [asdict(r) for r in records]}, indent=1))
+        return Principal(record.role, record.partner, record.id, record.label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from access.broker import sync_broker
+from access.expiry import ConsentExpiry
 from access.grants import GrantLog, GrantLogError
+from access.store import control_plane
 from access.tokens import TokenStore
 from api.access_log import AccessLog, read_entry
 from api.guards import AttemptLimiter, SecurityHeaders
@@ -35,6 +39,7 @@ from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
 
 
 class _MainportAPI(FastAPI):
@@ -51,8 +56,6 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
     principal = getattr(request.state, "principal", None)
     if principal is None:  # refused before the token was known: no reader to name
         return
-    tokens: TokenStore = request.app.state.tokens
-    record = next((r for r in tokens.records() if r.id == principal.token_id), None)
     entry = read_entry(
         at=log_time(time.time_ns()),
         route_path=route_path,
@@ -60,7 +63,7 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
         path_params=dict(request.path_params),
         query=dict(request.query_params),
         principal=principal,
-        label=record.label if record else "",
+        label=principal.label,
         status=status_code,
     )
     if entry is not None:
@@ -68,13 +71,25 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
         log.append(entry)
 
 
+def _sync_expired(app: FastAPI) -> None:
+    """Take expired grants' topics away on the broker (access/expiry.py)."""
+    settings: Settings = app.state.settings
+    if not sync_broker(settings, app.state.registry, app.state.control_db):
+        log.warning("grants expired; no local broker reloaded: it applies them at its next reload")
+
+
 def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.registry = registry or load_registry(settings.partners_file)
-        app.state.tokens = TokenStore(settings.tokens_file)
-        app.state.grants = GrantLog(settings.grants_file)
+        # Tokens and grants in the control-plane database (the data dir's former files are
+        # imported on first start: access/store.py).
+        app.state.control_db = control_plane(settings)
+        app.state.tokens = TokenStore(app.state.control_db)
+        app.state.grants = GrantLog(app.state.control_db)
+        expiry = ConsentExpiry(app.state.grants, lambda _expired: _sync_expired(app))
+        expiry.start()
         app.state.access_log = AccessLog(
             settings.access_log_file, max_bytes=settings.access_log_max_bytes
         )
@@ -87,6 +102,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         if own_engine:
             app.state.control_engine = open_database(settings.database)
         yield
+        expiry.stop()
         await app.state.influx.aclose()
         if own_engine:
             app.state.control_engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.registry import DeviceId, Slug
 
@@ -92,6 +92,11 @@ class TelemetrySeries(BaseModel):
     truncated: bool = Field(description="True when more points matched than the limit")
 
 
+class GrantReads(BaseModel):
+    count: int = Field(description="Reads of the device by the grantee's tokens")
+    last: str | None = Field(description="The latest one (RFC 3339 UTC), null if none")
+
+
 class GrantView(BaseModel):
     """One data-sharing grant: `owner` lets `grantee` read `device`'s telemetry."""
 
@@ -104,11 +109,14 @@ class GrantView(BaseModel):
                     "grantee": "bouwbedrijf-drechtsteden",
                     "device": "aq-spuiboulevard",
                     "note": "air quality near the building site, until completion",
+                    "purpose": "dust limits during construction of the new quay",
+                    "ends_at": "2027-06-30T00:00:00.000Z",
                     "granted_by": "partner gemeente-dordrecht (API token 5d1c0e2a9b7f)",
                     "granted_at": "2026-11-23T12:00:00.000Z",
                     "revoked_by": None,
                     "revoked_at": None,
                     "active": True,
+                    "reads": {"count": 12, "last": "2026-11-30T08:14:03.512Z"},
                 }
             ]
         }
@@ -123,6 +131,18 @@ class GrantView(BaseModel):
     revoked_by: str | None
     revoked_at: str | None
     active: bool
+    purpose: str = Field(
+        description='What the grantee may use the data for; "" for a grant given before '
+        'purposes were asked for (shown as "(not recorded)")'
+    )
+    ends_at: str | None = Field(
+        None, description="When the consent ends: revoked by itself then; null: until revoked"
+    )
+    reads: GrantReads | None = Field(
+        None,
+        description="The grantee's reads of the device through the API since the grant (from "
+        "the access log), on the owner's list of its active grants; null elsewhere",
+    )
 
 
 class GrantRequest(BaseModel):
@@ -130,6 +150,16 @@ class GrantRequest(BaseModel):
     grantee: Slug = Field(description="Partner id of the partner who may read")
     devices: list[DeviceId] = Field(
         min_length=1, max_length=100, description="Registered devices of the owner's"
+    )
+    purpose: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Required: what the grantee may use the data for (shown to the grantor)",
+    )
+    ends_at: AwareDatetime | None = Field(
+        None,
+        description="When the consent ends (in the future, with a zone); the grant is revoked by "
+        "itself then, on the broker and in the API. Omitted: until revoked",
     )
     note: str = Field("", max_length=200, description="Why, for the audit log")
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 import httpx
 
+from access.store import control_plane
 from access.tokens import OPERATOR, TokenStore
 from core.processes import Child, free_port
 from core.settings import Settings
@@ -321,7 +322,7 @@ def main() -> int:
         print(f"InfluxDB disk: {disk_bytes(cfg.directory) / 1e6:,.0f} MB (data + wal + meta)")
 
         settings = Settings(partners_file=partners_file, data_dir=root / "var")
-        token = TokenStore(settings.tokens_file).issue(OPERATOR)
+        token = TokenStore(control_plane(settings)).issue(OPERATOR)
         api_port = free_port()
         api = Child(
             "api",

@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from access.broker import INGEST_ACCOUNT, AccountStore, write_broker_files
+from controlplane.db import open_database
 from core.processes import free_port
 from domain.registry import load_registry
 from mainport.services import BrokerConfig, start_broker
@@ -61,7 +62,7 @@ def one_round(acl: str, messages: int, partners: list[str]) -> float:
     registry = load_registry(REPO / "config" / "partners.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        store = AccountStore(root / "accounts.json")
+        store = AccountStore(open_database(f"sqlite:///{root / 'mainport.db'}"))
         passwords = {login: store.issue(login) for login in [INGEST_ACCOUNT, *partners]}
         cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", acl=acl)
         write_broker_files(store, registry, "mainport", cfg.directory)

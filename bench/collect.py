@@ -37,6 +37,7 @@ from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 from access.broker import INGEST_ACCOUNT, NETWORK_ACCOUNT, AccountStore, write_broker_files
 from collector.poller import SwitchPoller
 from collector.service import MqttPublisher, PollResult, poll
+from controlplane.db import open_database
 from core.processes import Child, free_port
 from domain.registry import Port, load_registry
 from domain.switches import CommunityV2c, Switch
@@ -210,7 +211,7 @@ def poll_to_queryable(
     partners_file = root / "partners.yaml"
     partners_file.write_text(partners_yaml(switches, len(pollers[0].ports)))
     registry = load_registry(partners_file)
-    store = AccountStore(root / "accounts.json")
+    store = AccountStore(open_database(f"sqlite:///{root / 'mainport.db'}"))
     passwords = {s: store.issue(s) for s in (INGEST_ACCOUNT, NETWORK_ACCOUNT)}
     broker_cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker")
     write_broker_files(store, registry, "mainport", broker_cfg.directory)

@@ -30,6 +30,7 @@ import time
 
 import httpx
 
+from access.store import control_plane
 from access.tokens import PARTNER, TokenStore
 from core.processes import Child, free_port
 from core.settings import Settings
@@ -131,7 +132,7 @@ def main() -> int:
             PYTHONUNBUFFERED="1",
         )
         settings = Settings(partners_file=partners_file, data_dir=root / "var")
-        token = TokenStore(settings.tokens_file).issue(PARTNER, PARTNER_ID)
+        token = TokenStore(control_plane(settings)).issue(PARTNER, PARTNER_ID)
         api_on, base_on = start_api(env, root / "log", "api-log-on")
         children.append(api_on)
         api_off, base_off = start_api(

@@ -40,6 +40,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from access.broker import INGEST_ACCOUNT, AccountStore, write_broker_files
+from controlplane.db import open_database
 from core.processes import Child, free_port
 from domain.registry import load_registry
 from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
@@ -284,7 +285,7 @@ def main() -> None:
     partners_file = root / "partners.yaml"
     partners_file.write_text(partners_yaml())
     registry = load_registry(partners_file)
-    store = AccountStore(root / "accounts.json")
+    store = AccountStore(open_database(f"sqlite:///{root / 'mainport.db'}"))
     passwords = {scope: store.issue(scope) for scope in (INGEST_ACCOUNT, *PARTNERS)}
     # Many connections per login (publisher processes, ingest groups): client ids not bound.
     broker_cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", bind_client_ids=False)

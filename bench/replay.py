@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from access.broker import AccountStore, write_broker_files
+from controlplane.db import open_database
 from core.processes import free_port
 from domain.registry import load_registry
 from mainport.services import BrokerConfig, start_broker
@@ -99,7 +100,7 @@ def main() -> None:
     registry = load_registry(REPO / "config" / "partners.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        store = AccountStore(root / "accounts.json")
+        store = AccountStore(open_database(f"sqlite:///{root / 'mainport.db'}"))
         scopes = ["_network", *(p.id for p in registry.partners)]
         creds = {scope: (scope, store.issue(scope)) for scope in scopes}
         cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", bind_client_ids=False)

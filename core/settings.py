@@ -484,10 +484,13 @@ class Settings(BaseSettings):
 
     @property
     def tokens_file(self) -> Path:
+        """Former home of the API tokens, imported into the control-plane database on first
+        start and then renamed `*.migrated` (access/legacy_files.py)."""
         return self.data_dir / "secrets" / "api-tokens.json"
 
     @property
     def credentials_file(self) -> Path:
+        """Former home of the broker logins' hashes; imported like `tokens_file`."""
         return self.data_dir / "secrets" / "mqtt-credentials.json"
 
     @property
@@ -538,7 +541,7 @@ class Settings(BaseSettings):
 
     @property
     def grants_file(self) -> Path:
-        """The append-only grant log, also the audit trail of every grant and revocation."""
+        """Former append-only grant log; imported with its history like `tokens_file`."""
         return self.data_dir / "grants" / "audit.jsonl"
 
 

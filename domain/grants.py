@@ -1,11 +1,12 @@
 """Data-sharing grants: partner A lets partner B read the telemetry of chosen devices of A's.
 
 A grant is consent, so it is explicit and narrow: one owner, one grantee, one registered device
-of the owner's, read-only. The grant log is a list of events (`grant`, `revoke`) that is only
-ever appended to; the current grants are what replaying it gives. The log is thereby also the
-audit trail (who, what, when) and cannot disagree with it.
+of the owner's, read-only, for a stated purpose, and — when the grantor says so — until an end
+date, after which it is revoked by itself. Grants live in the control-plane database
+(access/grants.py); the event form (`grant`, `revoke`) below is the format of the former
+append-only file `var/grants/audit.jsonl`, still read once to migrate it (access/legacy_files.py).
 
-Pure functions over plain data; the file lives in `access/grants.py`.
+Pure functions over plain data.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from domain.registry import Registry
 GRANT_ID_PATTERN = r"^g-[0-9a-f]{12}$"
 GRANT_ID_RE = re.compile(GRANT_ID_PATTERN)
 MAX_NOTE = 200
+MAX_PURPOSE = 500
+NOT_RECORDED = "(not recorded)"
+"""How a grant from before purposes were asked for shows its empty purpose."""
+EXPIRED_BY = "system: consent expired"
+"""Who revoked a grant whose end date came: the audit's actor."""
 
 GRANT = "grant"
 REVOKE = "revoke"
@@ -48,6 +54,9 @@ class Grant:
     note: str = ""
     revoked_by: str | None = None
     revoked_at: str | None = None
+    purpose: str = ""
+    # RFC 3339 UTC; None: until revoked. From then on it counts as revoked (by EXPIRED_BY).
+    ends_at: str | None = None
 
     @property
     def active(self) -> bool:
@@ -118,6 +127,20 @@ def replay(events: Iterable[Mapping[str, Any]]) -> list[Grant]:
         except KeyError as exc:
             raise GrantError(f"event {n}: {kind} without {exc.args[0]!r}") from None
     return list(grants.values())
+
+
+def check_purpose(purpose: str) -> str:
+    """The purpose of a new grant, stripped; required (consent names what it is for)."""
+    purpose = purpose.strip()
+    if not purpose:
+        raise GrantError("purpose: say what the grantee may use the data for (required)")
+    if len(purpose) > MAX_PURPOSE or not purpose.isprintable():
+        raise GrantError(f"purpose: at most {MAX_PURPOSE} printable characters")
+    return purpose
+
+
+def shown_purpose(grant: Grant) -> str:
+    return grant.purpose or NOT_RECORDED
 
 
 def check_grant(registry: Registry, owner: str, grantee: str, device: str) -> None:

@@ -1,9 +1,10 @@
 """`mainport credentials`, `token` and `grant`: partners kept apart. Secrets go alone to stdout,
-everything else to stderr."""
+everything else to stderr. Everything is stored in the control-plane database (hashes only) and
+audited with the CLI's OS user as the actor."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,10 +19,30 @@ from mainport.cli_common import (
     sync_broker_or_fail,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 credentials_app = typer.Typer(help="Broker credentials (MQTT passwords).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 grant_app = typer.Typer(help="Data-sharing grants between partners.", no_args_is_help=True)
 device_app = typer.Typer(help="Registered devices.", no_args_is_help=True)
+
+
+def control_db(settings: Settings) -> Engine:
+    """The control-plane database, its former files imported; a one-line error if it cannot
+    be opened."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from access.legacy_files import LegacyStateError
+    from access.store import control_plane
+    from controlplane.db import safe_url
+
+    try:
+        return control_plane(settings)
+    except LegacyStateError as exc:
+        raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise fail(f"control-plane database {safe_url(settings.database)}: {exc}") from None
 
 
 def _print_login(
@@ -55,7 +76,7 @@ def credentials_issue(
         username = account_username(partner, label)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    password = AccountStore(settings.credentials_file).issue(partner, label=label)
+    password = AccountStore(control_db(settings)).issue(partner, label=label)
     _print_login("MQTT credentials: username", username, password, settings, registry)
 
 
@@ -85,7 +106,7 @@ def device_login(
         raise fail(f"device {device!r} is ambiguous: say which one ({owners})")
     ((partner_id, device_id),) = found
     try:
-        password = AccountStore(settings.credentials_file).issue_device(partner_id, device_id)
+        password = AccountStore(control_db(settings)).issue_device(partner_id, device_id)
     except ValueError as exc:
         raise fail(str(exc)) from None
     username = account_username(partner_id, device_id)
@@ -120,7 +141,7 @@ def token_issue(
     settings = load_settings()
     if partner is not None and load_partners(settings).partner(partner) is None:
         raise fail(f"unknown partner {partner!r}: not in {settings.partners_file}")
-    token = TokenStore(settings.tokens_file).issue(
+    token = TokenStore(control_db(settings)).issue(
         OPERATOR if operator else PARTNER, partner, label, expires_at
     )
     until = f", valid until {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
@@ -141,7 +162,7 @@ def credentials_list(as_json: JsonOption = False) -> None:
             "issued_at": a.issued_at,
             "kind": "run-time" if a.runtime else "issued",
         }
-        for a in sorted(AccountStore(settings.credentials_file).load(), key=lambda a: a.username)
+        for a in AccountStore(control_db(settings)).load()
     ]
     print_rows(rows, as_json)
 
@@ -155,7 +176,7 @@ def credentials_revoke(
 
     settings = load_settings()
     registry = load_partners(settings)
-    if not AccountStore(settings.credentials_file).revoke(username):
+    if not AccountStore(control_db(settings)).revoke(username):
         raise fail(f"no MQTT login {username!r} (see `mainport credentials list`)")
     reloaded = sync_broker_or_fail(settings, registry)
     typer.echo(
@@ -180,7 +201,7 @@ def token_list(as_json: JsonOption = False) -> None:
             "issued_at": r.issued_at,
             "expires_at": r.expires_at,
         }
-        for r in TokenStore(settings.tokens_file).records()
+        for r in TokenStore(control_db(settings)).records()
     ]
     print_rows(rows, as_json)
 
@@ -194,7 +215,7 @@ def token_revoke(
 
     settings = load_settings()
     found = token_id_of(token_id)
-    if found is None or not TokenStore(settings.tokens_file).revoke(found):
+    if found is None or not TokenStore(control_db(settings)).revoke(found):
         raise fail("no such API token (see `mainport token list`)")
     typer.echo(f"revoked API token {found}", err=True)
 
@@ -204,21 +225,39 @@ def grant_add(
     devices: Annotated[list[str], typer.Argument(help="Devices of the owner's to share")],
     owner: Annotated[str, typer.Option("--from", help="Partner who owns the devices")],
     grantee: Annotated[str, typer.Option("--to", help="Partner who may read them")],
+    purpose: Annotated[
+        str, typer.Option(help="Required: what the grantee may use the data for")
+    ] = "",
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="When the consent ends: a lifetime (12h, 30d, 8w) or ISO 8601 time; "
+            "revoked by itself then. Default: until revoked"
+        ),
+    ] = None,
     note: Annotated[str, typer.Option(help="Why, for the audit log")] = "",
 ) -> None:
-    """Let partner --to read the telemetry of DEVICES of partner --from (broker and API).
+    """Let partner --to read the telemetry of DEVICES of partner --from (broker and API), for
+    --purpose, until --until if given.
 
     Prints the ids of the new grants on stdout."""
-    import getpass
+    from datetime import UTC, datetime
 
     from access.grants import GrantLog, GrantLogError
+    from access.tokens import parse_expiry
+    from controlplane.audit import cli_actor
     from domain.grants import GrantError
 
+    try:
+        ends_at = parse_expiry(until, datetime.now(UTC), "--until") if until else None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     settings = load_settings()
     registry = load_partners(settings)
+    engine = control_db(settings)
     try:
-        created, existing = GrantLog(settings.grants_file).add(
-            registry, owner, grantee, devices, f"operator (CLI, user {getpass.getuser()})", note
+        created, existing = GrantLog(engine).add(
+            registry, owner, grantee, devices, cli_actor(), note, purpose=purpose, ends_at=ends_at
         )
     except (GrantError, GrantLogError) as exc:
         raise fail(str(exc)) from None
@@ -227,8 +266,11 @@ def grant_add(
         typer.echo(
             f"{owner}/{grant.device} is already shared with {grantee} ({grant.id})", err=True
         )
+    until_note = f" until {ends_at.isoformat(timespec='seconds')}" if ends_at else ""
     for grant in created:
-        typer.echo(f"shared {owner}/{grant.device} with {grantee} ({grant.id})", err=True)
+        typer.echo(
+            f"shared {owner}/{grant.device} with {grantee}{until_note} ({grant.id})", err=True
+        )
         typer.echo(grant.id)
     if created:
         typer.echo("running broker reloaded" if reloaded else "no running broker here", err=True)
@@ -239,17 +281,14 @@ def grant_revoke(
     grant_id: Annotated[str, typer.Argument(help="Grant id, e.g. g-3f2a9c1b7d4e")],
 ) -> None:
     """Revoke a grant: the grantee loses broker and API access at once."""
-    import getpass
-
     from access.grants import GrantLog, GrantLogError
+    from controlplane.audit import cli_actor
     from domain.grants import GrantError
 
     settings = load_settings()
     registry = load_partners(settings)
     try:
-        grant = GrantLog(settings.grants_file).revoke(
-            grant_id, f"operator (CLI, user {getpass.getuser()})"
-        )
+        grant = GrantLog(control_db(settings)).revoke(grant_id, cli_actor())
     except (GrantError, GrantLogError) as exc:
         raise fail(str(exc)) from None
     reloaded = sync_broker_or_fail(settings, registry)
@@ -269,15 +308,16 @@ def grant_list(
         bool, typer.Option("--all", help="Include revoked grants, with who revoked them when")
     ] = False,
     history: Annotated[
-        bool, typer.Option("--history", help="The audit log: every grant and revocation")
+        bool, typer.Option("--history", help="Every grant and revocation, oldest first")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Grants in force (or all of them, or the audit log), oldest first."""
+    """Grants in force with purpose and end (or all of them, or their history), oldest first."""
     from access.grants import GrantLog, GrantLogError
+    from domain.grants import shown_purpose
 
     settings = load_settings()
-    log = GrantLog(settings.grants_file)
+    log = GrantLog(control_db(settings))
     try:
         rows: list[dict[str, object]]
         if history:
@@ -293,6 +333,8 @@ def grant_list(
                     "owner": g.owner,
                     "device": g.device,
                     "grantee": g.grantee,
+                    "purpose": shown_purpose(g),
+                    "ends_at": g.ends_at,
                     "granted_at": g.granted_at,
                     "granted_by": g.granted_by,
                     "revoked_at": g.revoked_at,

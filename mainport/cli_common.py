@@ -51,14 +51,18 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON lines instead of 
 
 
 def sync_broker_or_fail(settings: Settings, registry: Registry) -> bool:
-    """Broker files from logins and active grants; True when a running broker was reloaded."""
+    """Broker files from the stored logins and active grants (control-plane database); True when
+    a running broker was reloaded."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from access.broker import sync_broker
     from access.dynsec import ControlError
     from access.grants import GrantLogError
+    from access.legacy_files import LegacyStateError
 
     try:
         return sync_broker(settings, registry)
-    except GrantLogError as exc:
+    except (GrantLogError, LegacyStateError, SQLAlchemyError) as exc:
         raise fail(str(exc)) from None
     except ControlError as exc:
         raise fail(f"the login is stored, but the running broker did not take it: {exc}") from None

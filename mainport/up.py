@@ -32,6 +32,7 @@ from access.broker import (
     write_broker_files,
 )
 from access.grants import GrantLog
+from access.store import control_plane
 from core.influx_logins import ensure_logins
 from core.processes import Child, free_port
 from core.settings import Settings
@@ -124,7 +125,9 @@ class Stack:
         s = self.settings
         say(prepare_control_plane(s))  # before any child reads the registry
         log_dir = s.log_dir
-        store = AccountStore(s.credentials_file)
+        # Logins and grants from the control-plane database (the data dir's former files are
+        # imported on its first start: access/store.py).
+        store = AccountStore(control_plane(s))
         # Fresh passwords for our own children every run; only hashes reach the disk.
         store.drop_runtime()
         # A labelled login (`_ingest.up`), so an `_ingest` password an operator issued survives.
@@ -153,7 +156,7 @@ class Stack:
             if collect
             else {}
         )
-        grants = GrantLog(s.grants_file).active()
+        grants = GrantLog(store.engine).active()
         write_broker_files(store, self.registry, s.mqtt_root, self.broker_dir, grants)
 
         tls = broker_tls(s)
@@ -375,4 +378,4 @@ class Stack:
                 # uvicorn re-raises the SIGTERM it handled, so -15 is a clean stop too.
                 how = "" if code in (0, -signal.SIGTERM) else f" (exit code {code})"
                 say(f"{sup.child.name} (pid {sup.child.pid}) stopped{how}")
-        AccountStore(self.settings.credentials_file).drop_runtime()
+        AccountStore(control_plane(self.settings)).drop_runtime()

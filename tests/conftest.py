@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from domain.registry import Registry, load_registry
 
@@ -33,6 +34,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def registry() -> Registry:
     return load_registry(PARTNERS_FILE)
+
+
+def control_engine(data_dir: Path, database_url: str | None = None) -> Engine:
+    """The control-plane database a `mainport` process with MAINPORT_DATA_DIR=`data_dir` (and
+    MAINPORT_DATABASE_URL=`database_url`, if given) opens: SQLite under the data dir by default.
+    Where tests issue logins and tokens before they start the processes that read them."""
+    from access.store import control_plane
+    from core.settings import Settings
+
+    return control_plane(Settings(data_dir=data_dir, database_url=database_url))
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:

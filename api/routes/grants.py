@@ -1,9 +1,12 @@
-"""Data-sharing grants: a partner shares chosen devices with another partner, and takes it back.
+"""Data-sharing grants: a partner shares chosen devices with another partner, for a stated
+purpose and optionally until an end date, and takes it back.
 
 A partner token gives and revokes grants on its own devices only (`PartnerId` answers 403 for
-any other partner); the operator may act for any partner, and the audit log says which token
-did. A change is in force on the API from the next request (the log is re-read when it changes)
-and on the broker as soon as the ACL is rewritten and reloaded, before the response is sent.
+any other partner); the operator may act for any partner, and the audit says which token did.
+A change is in force on the API from the next request (grants are read from the control-plane
+database on each) and on the broker as soon as its rights are applied, before the response is
+sent. A grant that reaches its end date is revoked by itself (access/expiry.py). The owner's
+list of its grants shows what each grantee read of the shared device (api/access_log.py).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from access.broker import sync_broker
+from api.access_log import AccessLog
 from api.deps import CurrentPrincipal, GrantLogDep, PartnerId, RegistryDep, SettingsDep
 from api.guards import AttemptLimiter
-from api.models import GrantRequest, GrantResult, GrantView
+from api.models import GrantReads, GrantRequest, GrantResult, GrantView
 from core.settings import Settings
 from domain.grants import GRANT_ID_PATTERN, AlreadyRevoked, Grant, GrantError, UnknownGrant
 from domain.registry import Registry
@@ -30,7 +34,7 @@ AllQuery = Annotated[
 ]
 
 
-def view(grant: Grant) -> GrantView:
+def view(grant: Grant, reads: GrantReads | None = None) -> GrantView:
     return GrantView(
         id=grant.id,
         owner=grant.owner,
@@ -42,7 +46,36 @@ def view(grant: Grant) -> GrantView:
         revoked_by=grant.revoked_by,
         revoked_at=grant.revoked_at,
         active=grant.active,
+        purpose=grant.purpose,
+        ends_at=grant.ends_at,
+        reads=reads,
     )
+
+
+def grantee_reads(log: AccessLog, given: list[Grant]) -> dict[str, GrantReads]:
+    """Per grant, the grantee's successful reads of the shared device since it was given: one
+    pass over the access log, newest first, stopping at the oldest grant's start."""
+    if not given:
+        return {}
+    counts = {g.id: 0 for g in given}
+    last: dict[str, str] = {}
+    by_key: dict[tuple[object, object, object], Grant] = {
+        (g.owner, g.grantee, g.device): g for g in given
+    }
+    oldest = min(g.granted_at[:19] for g in given)  # to the second: the log's time is µs
+    for entry in log.newest_first():
+        at = str(entry.get("time", ""))
+        if at[:19] < oldest:
+            break
+        if entry.get("role") != "grantee":
+            continue
+        key = (entry.get("partner"), entry.get("reader_partner"), entry.get("device"))
+        grant = by_key.get(key)
+        if grant is None or at[:19] < grant.granted_at[:19]:
+            continue
+        counts[grant.id] += 1
+        last.setdefault(grant.id, at)
+    return {gid: GrantReads(count=n, last=last.get(gid)) for gid, n in counts.items()}
 
 
 @router.get("/grants", response_model=list[GrantView])
@@ -60,12 +93,17 @@ def list_all_grants(
 
 @router.get("/partners/{partner_id}/grants", response_model=list[GrantView])
 def list_partner_grants(
-    partner_id: PartnerId, grants: GrantLogDep, include_revoked: AllQuery = False
+    partner_id: PartnerId,
+    grants: GrantLogDep,
+    request: Request,
+    include_revoked: AllQuery = False,
 ) -> list[GrantView]:
-    """Grants the partner gave (it is `owner`) and received (it is `grantee`)."""
-    return [
-        view(g) for g in grants.grants() if (include_revoked or g.active) and g.concerns(partner_id)
-    ]
+    """Grants the partner gave (it is `owner`) and received (it is `grantee`), with purpose and
+    end date; on the active ones it gave, the grantee's reads of the device (`reads`)."""
+    shown = [g for g in grants.grants() if (include_revoked or g.active) and g.concerns(partner_id)]
+    given = [g for g in shown if g.active and g.owner == partner_id]
+    reads = grantee_reads(request.app.state.access_log, given)
+    return [view(g, reads.get(g.id)) for g in shown]
 
 
 @router.post("/partners/{partner_id}/grants", response_model=GrantResult, status_code=201)
@@ -79,13 +117,23 @@ def add_grants(
     request: Request,
     response: Response,
 ) -> GrantResult:
-    """Share `devices` of this partner with `grantee` (read-only telemetry, broker and API).
+    """Share `devices` of this partner with `grantee` (read-only telemetry, broker and API) for
+    `purpose`, until `ends_at` if given (then revoked by itself).
 
-    201 with the new grants; 200 when every device was already shared (nothing recorded)."""
+    201 with the new grants; 200 when every device was already shared (nothing recorded; the
+    existing grants keep their purpose and end). 422 without a purpose or with an end in the
+    past."""
     _count_change(request, principal.token_id)
     try:
         created, existing = grants.add(
-            registry, partner_id, body.grantee, body.devices, principal.actor, body.note
+            registry,
+            partner_id,
+            body.grantee,
+            body.devices,
+            principal.actor,
+            body.note,
+            purpose=body.purpose,
+            ends_at=body.ends_at,
         )
     except GrantError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
@@ -133,8 +181,8 @@ def _count_change(request: Request, token_id: str) -> None:
 
 
 def _apply(settings: Settings, registry: Registry, request: Request) -> None:
-    """Rewrite the broker's ACL from the grant log and reload it."""
-    if sync_broker(settings, registry):
+    """Apply the logins and active grants to the broker."""
+    if sync_broker(settings, registry, request.app.state.control_db):
         return
     # No local broker to signal (it runs in its own container, or is down): it reads the
     # files at its next reload. Said loudly, because until then the broker lags the API.

@@ -36,7 +36,7 @@ from access.tokens import OPERATOR, PARTNER, TokenStore
 from core.processes import Child, free_port
 from domain.registry import Registry
 from mainport.services import BrokerConfig, start_broker
-from tests.conftest import PARTNERS_FILE, wait_for
+from tests.conftest import PARTNERS_FILE, control_engine, wait_for
 from timeseries.client import InfluxClient
 from timeseries.schema import ensure_schema
 
@@ -295,14 +295,15 @@ def seed_control_plane(data_dir: Path, registry: Registry) -> None:
 def api_site(root: Path, influx_url: str, registry: Registry, **env: str) -> Iterator[Site]:
     """Start a Site under `root` (what for: the module doc of integration/access/test_grants.py)."""
     data_dir = root / "var"
-    store = AccountStore(data_dir / "secrets" / "mqtt-credentials.json")
+    engine = control_engine(data_dir, env.get("MAINPORT_DATABASE_URL"))
+    store = AccountStore(engine)
     passwords = {scope: store.issue(scope) for scope in (A, B, C, "_ingest", "_network")}
     cfg = BrokerConfig("127.0.0.1", free_port(), data_dir / "mosquitto")
     write_broker_files(store, registry, "mainport", cfg.directory)
     broker = start_broker(cfg, data_dir / "log")
     influx = InfluxClient(influx_url, f"test_{uuid.uuid4().hex[:12]}")
     ensure_schema(influx, "400d")
-    tokens_store = TokenStore(data_dir / "secrets" / "api-tokens.json")
+    tokens_store = TokenStore(engine)
     tokens = {p: tokens_store.issue(PARTNER, p) for p in (A, B, C)}
     tokens["operator"] = tokens_store.issue(OPERATOR)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}

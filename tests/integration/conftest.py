@@ -30,7 +30,7 @@ from access.broker import (
 from core.processes import Child, free_port
 from domain.registry import Registry
 from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
-from tests.conftest import PARTNERS_FILE, wait_for
+from tests.conftest import PARTNERS_FILE, control_engine, wait_for
 from tests.integration.mqtt_support import Subscriber, clear_retained, subscribe
 from tests.integration.postgres_support import Postgres, start_postgres
 from timeseries.client import InfluxClient
@@ -117,7 +117,7 @@ class Influx:
 
 def run_broker(root: Path, registry: Registry, *, bind_client_ids: bool) -> tuple[Broker, Child]:
     """A broker with a login for every partner and service (see `broker`)."""
-    store = AccountStore(root / "accounts.json")
+    store = AccountStore(control_engine(root))
     passwords = {scope: store.issue(scope) for scope in (INGEST_ACCOUNT, NETWORK_ACCOUNT)}
     passwords.update({p.id: store.issue(p.id) for p in registry.partners})
     cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", bind_client_ids=bind_client_ids)

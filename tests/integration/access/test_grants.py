@@ -14,7 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from controlplane import audit
 from domain.registry import Registry
+from tests.conftest import control_engine
 from tests.integration.access_common import A, B, C, Session, Site, api_site, barrier, bearer
 from tests.integration.conftest import Influx
 
@@ -68,7 +70,9 @@ def test_cli_grant_gives_b_exactly_the_granted_telemetry_on_the_broker_until_rev
         assert b.subscribe("mainport/#") == "Not authorized"
         assert b.subscribe(topic) == "Not authorized"
 
-        grant_id = site.cli("grant", "add", "--from", A, "--to", B, SENSOR).stdout.strip()
+        grant_id = site.cli(
+            "grant", "add", "--from", A, "--to", B, "--purpose", "dust monitoring", SENSOR
+        ).stdout.strip()
         b = _reconnected(site, b)
         assert b.subscribe("mainport/#") == "Not authorized"  # still nothing beyond the grant
         assert b.subscribe(f"mainport/{A}/+/telemetry") == "Not authorized"
@@ -99,7 +103,12 @@ def test_api_grant_opens_and_revocation_closes_broker_and_api_at_once(site: Site
 
         created = httpx.post(
             f"{site.api}/api/v1/partners/{A}/grants",
-            json={"grantee": B, "devices": [SENSOR], "note": "building site next door"},
+            json={
+                "grantee": B,
+                "devices": [SENSOR],
+                "purpose": "dust limits during the works",
+                "note": "building site next door",
+            },
             headers=bearer(site.tokens[A]),
         )
         assert created.status_code == 201, created.text
@@ -130,7 +139,12 @@ def test_api_grant_opens_and_revocation_closes_broker_and_api_at_once(site: Site
         b.close()
 
 
-def _post(site: Site, who: str, owner: str, body: dict[str, object]) -> httpx.Response:
+def _post(
+    site: Site, who: str, owner: str, body: dict[str, object], purpose: str | None = "tests"
+) -> httpx.Response:
+    """POST a grant; with a purpose unless `purpose` is None."""
+    if purpose is not None:
+        body = {"purpose": purpose, **body}
     return httpx.post(
         f"{site.api}/api/v1/partners/{owner}/grants", json=body, headers=bearer(site.tokens[who])
     )
@@ -150,6 +164,14 @@ def test_a_partner_token_grants_and_revokes_only_its_own_devices(site: Site) -> 
         "A sends an extra field": _post(
             site, A, A, {"grantee": B, "devices": [SENSOR], "owner": C}
         ),
+        "A gives no purpose": _post(site, A, A, {"grantee": B, "devices": [SENSOR]}, None),
+        "A gives an empty purpose": _post(site, A, A, {"grantee": B, "devices": [SENSOR]}, " "),
+        "A sets an end in the past": _post(
+            site, A, A, {"grantee": B, "devices": [SENSOR], "ends_at": "2020-01-01T00:00:00Z"}
+        ),
+        "A sets an end without a zone": _post(
+            site, A, A, {"grantee": B, "devices": [SENSOR], "ends_at": "2099-01-01T00:00:00"}
+        ),
     }
     assert {k: v.status_code for k, v in answers.items()} == {
         "B grants A's sensor under A's id": 403,
@@ -158,7 +180,14 @@ def test_a_partner_token_grants_and_revokes_only_its_own_devices(site: Site) -> 
         "A grants to an unknown partner": 422,
         "A grants no device": 422,
         "A sends an extra field": 422,
+        "A gives no purpose": 422,
+        "A gives an empty purpose": 422,
+        "A sets an end in the past": 422,
+        "A sets an end without a zone": 422,
     }
+    assert "not in the future" in answers["A sets an end in the past"].json()["detail"]
+    assert "purpose" in answers["A gives an empty purpose"].json()["detail"]
+    assert site.get("/api/v1/grants", "operator").json() == []  # none of them recorded
     assert (
         "not a registered device of bouwbedrijf-drechtsteden"
         in answers["B grants A's sensor under its own id"].json()["detail"]
@@ -204,5 +233,8 @@ def test_operator_and_partners_list_the_grants_that_concern_them(site: Site) -> 
     )
     listed = site.cli("grant", "list", "--partner", B).stdout
     assert grant["id"] in listed and "granted_by" in listed.splitlines()[0]
-    audit = site.data_dir / "grants" / "audit.jsonl"
-    assert oct(audit.stat().st_mode & 0o777) == "0o600"
+    with control_engine(site.data_dir).connect() as conn:
+        audited = audit.entries(conn, partner=A)
+    assert {(e.action, e.entity_id, e.actor) for e in audited} >= {
+        ("create", grant["id"], grant["granted_by"])
+    }

@@ -33,7 +33,7 @@ from domain.uptime import (
     timeout_ns,
 )
 from domain.usage import bucket_octets, p95, port_deltas, window_octets
-from tests.conftest import PARTNERS_FILE
+from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import start_api
 from tests.integration.api.analytics_history import (
     BASE,
@@ -86,7 +86,7 @@ def api(
             pass
     store.writer.stop()
     settings = Settings(partners_file=PARTNERS_FILE, data_dir=root / "var")
-    tokens = TokenStore(settings.tokens_file)
+    tokens = TokenStore(control_engine(settings.data_dir))
     bearer = {
         who: {"Authorization": f"Bearer {tok}"}
         for who, tok in (

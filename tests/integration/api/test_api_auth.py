@@ -18,7 +18,7 @@ from access.grants import GrantLog
 from api.app import create_app
 from core.settings import Settings
 from domain.registry import Registry
-from tests.conftest import PARTNERS_FILE
+from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import A, B, C, Site, api_site, bearer
 from tests.integration.conftest import Influx
 
@@ -46,16 +46,16 @@ def site(
         running.influx.write(
             f"telemetry,partner={A},device={SHARED} pm25=11.5 {minute_ago}".encode()
         )
-        GrantLog(running.data_dir / "grants" / "audit.jsonl").add(
-            registry, A, B, [SHARED], "test setup"
+        GrantLog(control_engine(running.data_dir)).add(
+            registry, A, B, [SHARED], "test setup", purpose="auth tests"
         )
         yield running
 
 
 def _call(site: Site, method: str, path: str, token: str, device: str = SHARED) -> int:
-    grant_id = GrantLog(site.data_dir / "grants" / "audit.jsonl").active()[0].id
+    grant_id = GrantLog(control_engine(site.data_dir)).active()[0].id
     url = site.api + path.format(partner_id=A, device_id=device, grant_id=grant_id)
-    body = {"grantee": B, "devices": [SHARED]} if method == "POST" else None
+    body = {"grantee": B, "devices": [SHARED], "purpose": "auth"} if method == "POST" else None
     answer = httpx.request(method, url, params={"metric": "pm25"}, json=body, headers=bearer(token))
     return answer.status_code
 

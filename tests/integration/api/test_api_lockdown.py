@@ -21,11 +21,13 @@ import httpx
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, make_wsgi_app
+from sqlalchemy import update
 
 from access.tokens import OPERATOR, PARTNER, TokenStore
 from api.routes.health import without_partner_labels
+from controlplane.tables import api_tokens
 from core.processes import Child, free_port
-from tests.conftest import PARTNERS_FILE
+from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import bearer, start_api
 from tests.integration.conftest import Influx
 from timeseries.client import InfluxClient
@@ -81,7 +83,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, influxd: Influx) -> Iterator[A
     influx = InfluxClient(influxd.url, f"test_{uuid.uuid4().hex[:12]}")
     ensure_schema(influx, "400d")
     data_dir = root / "var"
-    tokens = TokenStore(data_dir / "secrets" / "api-tokens.json")
+    tokens = TokenStore(control_engine(data_dir))
     operator, partner = tokens.issue(OPERATOR), tokens.issue(PARTNER, A)
     server, metrics_port = _ingest_metrics_server()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}
@@ -297,7 +299,7 @@ def test_a_missing_token_is_not_counted_as_a_guess(api: Api) -> None:
 
 def test_grant_changes_are_rate_limited_per_token(api: Api) -> None:
     url = f"{api.base}/api/v1/partners/{A}/grants"
-    body = {"grantee": B, "devices": ["aq-spuiboulevard"]}
+    body = {"grantee": B, "devices": ["aq-spuiboulevard"], "purpose": "rate limit test"}
     answers = [
         httpx.post(url, json=body, headers=bearer(api.partner)).status_code
         for _ in range(GRANT_CHANGES + 1)
@@ -335,10 +337,12 @@ def test_a_token_with_an_expiry_works_until_then_and_gets_401_after(api: Api) ->
     assert httpx.get(url, headers=bearer(token)).status_code == 200
 
     # Thirty days later, as the API sees it: the stored expiry is now in the past.
-    store = api.data_dir / "secrets" / "api-tokens.json"
-    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="seconds")
-    text = store.read_text()
-    store.write_text(re.sub(r'("expires_at": ")[^"]+', rf"\g<1>{past}", text))
+    with control_engine(api.data_dir).begin() as conn:
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.id == token_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     assert httpx.get(url, headers=bearer(token)).status_code == 401
     assert httpx.get(url, headers=bearer(api.operator)).status_code == 200  # no expiry: valid
 

@@ -23,7 +23,7 @@ from api.app import create_app
 from core.settings import Settings
 from domain.registry import Registry
 from domain.timestamps import format_rfc3339
-from tests.conftest import PARTNERS_FILE
+from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import A, B, C, Site, api_site, bearer
 from tests.integration.conftest import Influx
 
@@ -79,8 +79,8 @@ def site(
         lines = _lines()
         for k in range(0, len(lines), 5000):
             running.influx.write("\n".join(lines[k : k + 5000]).encode())
-        GrantLog(running.data_dir / "grants" / "audit.jsonl").add(
-            registry, A, B, [SHARED], "operator (test)", "export test"
+        GrantLog(control_engine(running.data_dir)).add(
+            registry, A, B, [SHARED], "operator (test)", "export test", purpose="export tests"
         )
         yield running
 

@@ -26,7 +26,7 @@ from access.grants import GrantLog
 from api.app import create_app
 from core.settings import Settings
 from domain.registry import Registry
-from tests.conftest import PARTNERS_FILE
+from tests.conftest import PARTNERS_FILE, control_engine
 from tests.integration.access_common import A, B, C, Site, api_site, bearer
 from tests.integration.conftest import Influx
 
@@ -98,6 +98,7 @@ def _defaults(grant_id: str) -> dict[str, str]:
         "switch": "dmd-core-1",
         "port": "xe-0-0-1",
         "window_id": "1",
+        "purpose": "attack matrix",
     }
 
 
@@ -124,12 +125,13 @@ def _request(
             "grantee": values["grantee"],
             "devices": [values["devices"]],
             "note": values["note"],
+            "purpose": values["purpose"],
         }
     return http.request(method, url, params=query, json=body, headers=bearer(site.tokens[who]))
 
 
 def attack_matrix(site: Site) -> list[Attempt]:
-    grant_id = GrantLog(site.data_dir / "grants" / "audit.jsonl").active()[0].id
+    grant_id = GrantLog(control_engine(site.data_dir)).active()[0].id
     attempts = []
     with httpx.Client() as http:
         for method, path, op in _operations():
@@ -167,7 +169,9 @@ def site(
                 for (partner, device), value in STORED.items()
             ).encode()
         )
-        GrantLog(running.data_dir / "grants" / "audit.jsonl").add(registry, A, B, [SHARED], "setup")
+        GrantLog(control_engine(running.data_dir)).add(
+            registry, A, B, [SHARED], "setup", purpose="isolation tests"
+        )
         yield running
 
 

@@ -32,7 +32,7 @@ from domain.switches import CommunityV2c
 from domain.timestamps import format_rfc3339
 from domain.uptime import Availability, link_availability, partner_uptime_pct, timeout_ns
 from domain.usage import bucket_octets, p95, port_deltas, window_octets
-from tests.conftest import wait_for
+from tests.conftest import control_engine, wait_for
 from tests.integration.access_common import start_api
 from tests.integration.collector.snmp_agents import Interface, SnmpSim, switch_records
 from tests.integration.conftest import Broker, stack_env
@@ -195,8 +195,8 @@ def test_agent_to_api_bytes_p95_and_link_uptime_equal_the_served_truth(
         got = [window_octets([d.inbound], start, end), window_octets([d.outbound], start, end)]
         assert got == run.sent[p], p
 
-    token = TokenStore(tmp_path / "var" / "secrets" / "api-tokens.json").issue(OPERATOR)
-    partner_token = TokenStore(tmp_path / "var" / "secrets" / "api-tokens.json").issue(PARTNER, LAB)
+    tokens = TokenStore(control_engine(tmp_path / "var"))
+    token, partner_token = tokens.issue(OPERATOR), tokens.issue(PARTNER, LAB)
     child, base = start_api({**env, "MAINPORT_DATA_DIR": str(tmp_path / "var")}, tmp_path / "log")
     auth = {"Authorization": f"Bearer {token}"}
     window = {"start": format_rfc3339(start), "end": format_rfc3339(end)}

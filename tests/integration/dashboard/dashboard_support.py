@@ -35,7 +35,7 @@ from core.processes import Child, free_port
 from domain.registry import Registry, load_registry
 from simulators.scenario import Scenario
 from simulators.simulation import Simulation
-from tests.conftest import PARTNERS_FILE, REPO, wait_for
+from tests.conftest import PARTNERS_FILE, REPO, control_engine, wait_for
 from tests.integration.conftest import Broker, Influx, stack_env
 from tests.integration.mqtt_support import clear_retained
 from timeseries.client import InfluxClient
@@ -164,10 +164,15 @@ def dashboard_site(
     now = datetime.now(UTC)
     partners_file = _partners_file(root, now)
     site_registry = load_registry(partners_file)
-    GrantLog(data_dir / "grants" / "audit.jsonl").add(
-        site_registry, SHARED_OWNER, PROBE_PARTNER, [SHARED_DEVICE], "dashboard test"
+    GrantLog(control_engine(data_dir)).add(
+        site_registry,
+        SHARED_OWNER,
+        PROBE_PARTNER,
+        [SHARED_DEVICE],
+        "dashboard test",
+        purpose="dashboard tests",
     )
-    tokens = TokenStore(data_dir / "secrets" / "api-tokens.json")
+    tokens = TokenStore(control_engine(data_dir))
     api_port = free_port()
     env = stack_env(
         broker,

@@ -15,7 +15,7 @@ import httpx
 from access.tokens import OPERATOR, TokenStore
 from core.processes import Child, free_port
 from domain.registry import Registry
-from tests.conftest import wait_for
+from tests.conftest import control_engine, wait_for
 from tests.integration.conftest import stack_env
 from tests.integration.faults.conftest import start_api
 from tests.integration.ingest.ingest_harness import (
@@ -83,7 +83,7 @@ def test_broker_kill_with_backlog_loses_at_most_the_bound_and_reports_it(
         print(f"broker kill -9: {lost} of {BACKLOG} acknowledged messages lost")
         assert 0 <= lost <= SAVE_EVERY, f"{lost} acknowledged messages lost"
         # The platform health an operator (and later an alert) reads says so.
-        token = TokenStore(tmp_path / "var" / "secrets" / "api-tokens.json").issue(OPERATOR)
+        token = TokenStore(control_engine(tmp_path / "var")).issue(OPERATOR)
         _, api = start_api(spawn, env)
         health = httpx.get(
             f"{api}/api/v1/platform", headers={"Authorization": f"Bearer {token}"}, timeout=10

@@ -23,7 +23,7 @@ from access.broker import INGEST_ACCOUNT, AccountStore, write_broker_files
 from core.processes import Child, free_port
 from domain.registry import Registry
 from mainport.services import BrokerConfig, InfluxConfig, start_broker, start_influxd
-from tests.conftest import wait_for
+from tests.conftest import control_engine, wait_for
 from tests.integration.conftest import Broker
 from timeseries.client import InfluxClient
 
@@ -165,7 +165,7 @@ class OwnBroker:
     @classmethod
     def start(cls, root: Path, registry: Registry, **config: int) -> OwnBroker:
         """`config`: BrokerConfig fields to change, e.g. max_inflight_messages."""
-        store = AccountStore(root / "accounts.json")
+        store = AccountStore(control_engine(root))
         passwords = {scope: store.issue(scope) for scope in (INGEST_ACCOUNT, PARTNER)}
         cfg = BrokerConfig("127.0.0.1", free_port(), root / "broker", **config)  # type: ignore[arg-type]
         write_broker_files(store, registry, "mainport", cfg.directory)

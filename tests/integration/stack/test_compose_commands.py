@@ -16,6 +16,7 @@ import pytest
 
 from access.broker import AccountStore, hash_password
 from core.settings import Settings
+from tests.conftest import control_engine
 from tests.unit.mainport.compose_support import (
     COMPOSE_FILE,
     REQUIRED_SECRETS,
@@ -77,7 +78,7 @@ def test_provision_gives_the_ingest_account_the_password_from_the_environment(
     services: dict[str, Service], tmp_path: Path
 ) -> None:
     env = app_environment(services["provision"], tmp_path)
-    partner_store = AccountStore(tmp_path / "secrets" / "mqtt-credentials.json")
+    partner_store = AccountStore(control_engine(tmp_path))
     partner_store.issue("woonbron")
     command = [sys.executable, "-c", command_program(services["provision"])]
 

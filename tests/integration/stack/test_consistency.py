@@ -32,7 +32,7 @@ from access.tokens import OPERATOR, TokenStore
 from core.processes import Child, free_port
 from domain.registry import load_registry
 from mainport.services import BrokerConfig, start_broker
-from tests.conftest import PARTNERS_FILE, REPO, wait_for
+from tests.conftest import PARTNERS_FILE, REPO, control_engine, wait_for
 from tests.integration.access_common import start_api
 from tests.integration.conftest import Influx
 from tests.integration.stack.consistency_support import (
@@ -103,7 +103,7 @@ def run(influxd: Influx, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     write_partners(PARTNERS_FILE, partners_file, *maintenance)
     registry = load_registry(partners_file)
 
-    accounts = AccountStore(data_dir / "secrets" / "mqtt-credentials.json")
+    accounts = AccountStore(control_engine(data_dir))
     passwords = {s: accounts.issue(s) for s in (INGEST_ACCOUNT, NETWORK_ACCOUNT, *PARTNERS)}
     # One login per partner for all its simulated devices: client ids not bound (test_up runs
     # the simulator on device logins against a bound broker).
@@ -111,7 +111,7 @@ def run(influxd: Influx, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     write_broker_files(accounts, registry, "mainport", cfg.directory)
     influx = InfluxClient(influxd.url, f"test_{uuid.uuid4().hex[:12]}", timeout_s=60)
     ensure_schema(influx, "INF")
-    token = TokenStore(data_dir / "secrets" / "api-tokens.json").issue(OPERATOR)
+    token = TokenStore(control_engine(data_dir)).issue(OPERATOR)
     metrics_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}
     env.update(

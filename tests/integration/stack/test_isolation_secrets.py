@@ -25,7 +25,7 @@ import httpx
 
 from access.broker import AccountStore, hash_password
 from core.processes import free_port
-from tests.conftest import PARTNERS_FILE, REPO, wait_for
+from tests.conftest import PARTNERS_FILE, REPO, control_engine, wait_for
 from tests.integration.access_common import A, B, Session, bearer
 
 
@@ -92,7 +92,7 @@ def test_a_demo_run_leaves_no_plaintext_secret_anywhere(tmp_path: Path) -> None:
         gateway = _mainport(env, "credentials", "issue", A, "--label", "gw-1")
         operator = _mainport(env, "token", "issue", "--operator")
         partner = _mainport(env, "token", "issue", "--partner", B)
-        _mainport(env, "grant", "add", "--from", A, "--to", B, "aq-spuiboulevard")
+        _mainport(env, "grant", "add", "--from", A, "--to", B, "--purpose", "t", "aq-spuiboulevard")
         pids = {
             m[1]: int(m[2]) for m in re.finditer(r"(\w+) started \(pid (\d+)\)", log.read_text())
         }
@@ -169,17 +169,15 @@ def test_a_demo_run_leaves_no_plaintext_secret_anywhere(tmp_path: Path) -> None:
         "influxd.log",
         "api.log",
         "ingest.log",
-        "mqtt-credentials.json",
-        "api-tokens.json",
+        "mainport.db",  # the control-plane database: logins' and tokens' hashes
     } <= names
-    accounts = {
-        a.username: a for a in AccountStore(data / "secrets" / "mqtt-credentials.json").load()
-    }
+    accounts = {a.username: a for a in AccountStore(control_engine(data)).load()}
     salted = accounts[B].password_hash.split("$")[3]
     assert accounts[B].password_hash == hash_password(rotated, salt=base64.b64decode(salted))
     assert not any(a.runtime for a in accounts.values())  # run-time logins end with the run
     for private in (
         *(data / "secrets").glob("*.json"),
+        data / "mainport.db",
         data / "tls" / "ca.key",
         data / "tls" / "server.key",
     ):

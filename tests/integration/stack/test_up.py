@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from access.broker import AccountStore
 from core.processes import free_port
-from tests.conftest import PARTNERS_FILE, REPO, wait_for
+from tests.conftest import PARTNERS_FILE, REPO, control_engine, wait_for
 
 
 def _env(data_dir: Path, mqtt: int, influx: int, api: int) -> dict[str, str]:
@@ -128,8 +129,8 @@ def test_up_serves_every_demo_partner_online_and_ctrl_c_leaves_nothing_running(
     assert not [pid for pid in pids if _alive(pid)]
     assert "stopped" in log.read_text().splitlines()[-1]
     # Run-time broker passwords are for one run only: no account survives the stop.
-    accounts = (Path(env["MAINPORT_DATA_DIR"]) / "secrets" / "mqtt-credentials.json").read_text()
-    assert '"runtime": true' not in accounts
+    accounts = AccountStore(control_engine(Path(env["MAINPORT_DATA_DIR"]))).load()
+    assert [a.username for a in accounts if a.runtime] == []
 
 
 def test_up_names_the_port_already_in_use(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from access.tokens import OPERATOR, PARTNER, TokenStore
 from core.processes import Child, free_port
 from simulators.scenario import Scenario
 from simulators.simulation import Simulation
-from tests.conftest import wait_for
+from tests.conftest import control_engine, wait_for
 from tests.integration.conftest import Broker, stack_env
 from timeseries.client import InfluxClient
 
@@ -25,7 +25,7 @@ def test_simulated_devices_show_online_through_the_api(
 ) -> None:
     api_port = free_port()
     env = stack_env(broker, influx_db, tmp_path, MAINPORT_API_PORT=str(api_port))
-    tokens = TokenStore(tmp_path / "secrets" / "api-tokens.json")
+    tokens = TokenStore(control_engine(tmp_path))
     operator = tokens.issue(OPERATOR)
     spawn("ingest", ["ingest"], env)
     spawn("api", ["api"], env)

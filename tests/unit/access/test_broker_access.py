@@ -1,12 +1,10 @@
-"""access.broker without a broker: password hashes, ACL and password files, the account
-store and scope checks. (The real broker checks these files in the integration tests.)"""
+"""access.broker without a broker: password hashes, ACL and password files, and scope
+checks. (The real broker checks these files in the integration tests; the store of
+logins: tests/integration/access/test_access_store.py.)"""
 
 from __future__ import annotations
 
 import base64
-import json
-import stat
-from pathlib import Path
 from textwrap import dedent
 
 import pytest
@@ -15,7 +13,6 @@ from access.broker import (
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
     Account,
-    AccountStore,
     account_username,
     desired_roles,
     hash_password,
@@ -46,11 +43,6 @@ def partners() -> Registry:
             """
         )
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> AccountStore:
-    return AccountStore(tmp_path / "secrets" / "mqtt-credentials.json")
 
 
 def account(username: str, scope: str, *, runtime: bool = False) -> Account:
@@ -172,71 +164,6 @@ def test_password_file_without_accounts_is_empty() -> None:
     assert render_password_file([]) == ""
 
 
-# --- AccountStore ------------------------------------------------------------------------
-
-
-def test_issued_password_is_not_stored_but_its_hash_verifies(store: AccountStore) -> None:
-    password = store.issue("woonbron")
-
-    text = store.path.read_text()
-    [stored] = store.load()
-    assert password not in text
-    assert (stored.username, stored.scope, stored.runtime) == ("woonbron", "woonbron", False)
-    assert verifies(password, stored.password_hash)
-
-
-def test_accounts_file_is_readable_by_the_owner_only(store: AccountStore) -> None:
-    store.issue(INGEST_ACCOUNT)
-
-    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
-    assert json.loads(store.path.read_text())["accounts"][0]["username"] == "_ingest"
-
-
-def test_issuing_again_rotates_the_login(store: AccountStore) -> None:
-    old = store.issue("woonbron")
-    new = store.issue("woonbron")
-
-    [stored] = store.load()
-    assert old != new
-    assert verifies(new, stored.password_hash)
-    assert not verifies(old, stored.password_hash)
-
-
-def test_labelled_login_is_a_second_account_of_the_scope(store: AccountStore) -> None:
-    store.issue("woonbron")
-    store.issue("woonbron", label="sim")
-
-    assert sorted((a.username, a.scope) for a in store.load()) == [
-        ("woonbron", "woonbron"),
-        ("woonbron.sim", "woonbron"),
-    ]
-
-
-def test_drop_runtime_removes_runtime_accounts_only(store: AccountStore) -> None:
-    store.issue("woonbron")
-    store.issue(NETWORK_ACCOUNT)
-    store.issue("woonbron", label="sim", runtime=True)
-    store.issue(INGEST_ACCOUNT, label="up", runtime=True)
-
-    store.drop_runtime()
-
-    assert sorted(a.username for a in store.load()) == ["_network", "woonbron"]
-
-
-def test_empty_store_loads_no_accounts(store: AccountStore) -> None:
-    assert store.load() == []
-    store.drop_runtime()
-    assert store.load() == []
-
-
-def test_store_round_trips_accounts(store: AccountStore) -> None:
-    accounts = [account("woonbron", "woonbron"), account("_network", NETWORK_ACCOUNT, runtime=True)]
-
-    store.save(accounts)
-
-    assert store.load() == accounts
-
-
 # --- validate_scope ----------------------------------------------------------------------
 
 
@@ -332,16 +259,3 @@ def test_rendered_config_round_trips_to_the_same_rights() -> None:
         "unsubscribe": True,
     }
     assert all("password" not in client for client in config["clients"])  # the file's job
-
-
-def test_device_login_is_stored_with_its_device(store: AccountStore) -> None:
-    store.issue_device("woonbron", "heat-1")
-
-    [stored] = store.load()
-    assert (stored.username, stored.scope, stored.device) == (
-        "woonbron.heat-1",
-        "woonbron",
-        "heat-1",
-    )
-    with pytest.raises(ValueError, match="not a device id"):
-        store.issue_device("woonbron", "Heat 1")

@@ -7,7 +7,16 @@ from textwrap import dedent
 
 import pytest
 
-from domain.grants import Grant, GrantError, check_grant, replay, shared_topics
+from domain.grants import (
+    NOT_RECORDED,
+    Grant,
+    GrantError,
+    check_grant,
+    check_purpose,
+    replay,
+    shared_topics,
+    shown_purpose,
+)
 from domain.registry import Registry, parse_registry
 
 A = "gemeente-dordrecht"  # owns the air-quality sensors
@@ -81,3 +90,14 @@ def test_a_grant_on_a_device_no_longer_registered_opens_nothing() -> None:
         )
     )
     assert shared_topics([_grant()], registry, "mainport") == {}
+
+
+def test_a_purpose_is_required_stripped_printable_and_bounded() -> None:
+    assert check_purpose("  dust limits during the works ") == "dust limits during the works"
+    for bad in ("", "   ", "line\nbreak", "x" * 501):
+        with pytest.raises(GrantError, match="purpose"):
+            check_purpose(bad)
+
+
+def test_a_grant_from_before_purposes_shows_it_was_not_recorded() -> None:
+    assert shown_purpose(_grant()) == NOT_RECORDED

@@ -21,6 +21,7 @@ from access.broker import AccountStore
 from core.settings import Settings
 from domain.registry import load_registry
 from simulators.simulation import credentials_from_json
+from tests.conftest import control_engine
 from tests.unit.mainport.compose_support import (
     APP_SERVICES,
     EXPECTED_SERVICES,
@@ -274,7 +275,7 @@ def test_simulator_mints_sim_logins_without_touching_partner_passwords(
     for var, value in app_environment(services["simulator"], tmp_path).items():
         monkeypatch.setenv(var, value)
     monkeypatch.setenv("MAINPORT_SIM_CREDENTIALS", "")
-    store = AccountStore(tmp_path / "secrets" / "mqtt-credentials.json")
+    store = AccountStore(control_engine(tmp_path))
     store.issue("woonbron")
     partner_hash = {a.username: a.password_hash for a in store.load()}["woonbron"]
 
