@@ -51,9 +51,11 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the audit log names this principal: role, partner and token id, never the secret."""
+        """How the audit names this principal: role, partner, token id and label, never the
+        secret."""
         who = "operator" if self.is_operator else f"partner {self.partner}"
-        return f"{who} (API token {self.token_id})"
+        token = f"API token {self.token_id}"
+        return f"{who} ({token} {self.label!r})" if self.label else f"{who} ({token})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,6 @@ from api.routes import (
 )
 from api.routes import registry as registry_routes
 from api.routes.data import log_time
-from controlplane.db import open_database
 from core.settings import Settings
 from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
@@ -83,8 +82,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.registry = registry or load_registry(settings.partners_file)
-        # Tokens and grants in the control-plane database (the data dir's former files are
-        # imported on first start: access/store.py).
+        # The control-plane database: registry, tokens, grants, audit (the data dir's former
+        # files are imported on first start: access/store.py). One engine per process.
         app.state.control_db = control_plane(settings)
         app.state.tokens = TokenStore(app.state.control_db)
         app.state.grants = GrantLog(app.state.control_db)
@@ -96,16 +95,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.influx = AsyncInfluxClient(
             settings.influx_url, settings.influx_db, **settings.influx_login("reader")
         )
-        # The control-plane database (registry writes, audit): one engine per process, made
-        # here unless a caller (a test, another start-up path) set one already.
-        own_engine = getattr(app.state, "control_engine", None) is None
-        if own_engine:
-            app.state.control_engine = open_database(settings.database)
         yield
         expiry.stop()
         await app.state.influx.aclose()
-        if own_engine:
-            app.state.control_engine.dispose()
 
     # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
     # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI

@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from access.store import control_plane
 from access.tokens import OPERATOR, TokenStore
 from api.app import create_app
 from controlplane.db import open_database
@@ -117,7 +118,7 @@ def percentiles(samples: list[float]) -> str:
 def bench_api(url: str, registry: Registry, data_dir: Path, rounds: int) -> tuple[float, float]:
     """p95 of a listing page and of a device lookup; both printed, returned."""
     settings = Settings(data_dir=data_dir, database_url=url)
-    token = TokenStore(settings.tokens_file).issue(OPERATOR)
+    token = TokenStore(control_plane(settings)).issue(OPERATOR)
     headers = {"Authorization": f"Bearer {token}"}
     keys = [(p.id, d.id) for p, d in registry.devices()]
     rng = random.Random(11)

@@ -65,19 +65,8 @@ EffectiveQuery = Annotated[
 
 
 def engine_of(request: Request) -> Engine:
-    engine: Engine = request.app.state.control_engine
+    engine: Engine = request.app.state.control_db
     return engine
-
-
-def actor_of(request: Request, principal: Principal) -> str:
-    """The audit's who: the token's role, partner, id and label."""
-    tokens = getattr(request.app.state, "tokens", None)
-    records = getattr(tokens, "records", None)
-    label = ""
-    if callable(records):
-        found = next((r for r in records() if r.id == principal.token_id), None)
-        label = getattr(found, "label", "") or ""
-    return f"{principal.actor} {label!r}" if label else principal.actor
 
 
 def _operator(principal: CurrentPrincipal) -> Principal:
@@ -132,7 +121,7 @@ def add_partner(
         request,
         settings,
         f"partner {body.id}",
-        lambda: ops.add_partner(engine_of(request), fields, actor=actor_of(request, principal)),
+        lambda: ops.add_partner(engine_of(request), fields, actor=principal.actor),
     )
     after = changes[0].after
     assert after is not None
@@ -153,9 +142,7 @@ def set_partner(
             request,
             settings,
             f"partner {partner_id}",
-            lambda: ops.set_partner(
-                engine_of(request), partner_id, fields, actor=actor_of(request, principal)
-            ),
+            lambda: ops.set_partner(engine_of(request), partner_id, fields, actor=principal.actor),
         )
     )
 
@@ -170,9 +157,7 @@ def retire_partner(
             request,
             settings,
             f"partner {partner_id}",
-            lambda: ops.retire_partner(
-                engine_of(request), partner_id, actor=actor_of(request, principal)
-            ),
+            lambda: ops.retire_partner(engine_of(request), partner_id, actor=principal.actor),
         )
     )
 
@@ -238,7 +223,7 @@ def add_device(
             engine_of(request),
             partner_id,
             fields,
-            actor=actor_of(request, principal),
+            actor=principal.actor,
             self_service=self_service,
         ),
     )
@@ -269,7 +254,7 @@ def set_device(
                 partner_id,
                 device_id,
                 fields,
-                actor=actor_of(request, principal),
+                actor=principal.actor,
                 effective=body.effective_from,
             ),
         )
@@ -298,7 +283,7 @@ def retire_device(
                 engine_of(request),
                 partner_id,
                 device_id,
-                actor=actor_of(request, principal),
+                actor=principal.actor,
                 effective=effective_from,
             ),
         )

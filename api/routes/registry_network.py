@@ -21,7 +21,6 @@ from api.registry_models import (
 from api.routes.registry import (
     EffectiveQuery,
     OperatorPrincipal,
-    actor_of,
     change,
     changed,
     engine_of,
@@ -58,7 +57,7 @@ def add_port(
         request,
         settings,
         f"port {body.switch}/{body.port}",
-        lambda: ops.add_port(engine_of(request), fields, actor=actor_of(request, principal)),
+        lambda: ops.add_port(engine_of(request), fields, actor=principal.actor),
     )
     return PortOut.model_validate(fields)
 
@@ -85,7 +84,7 @@ def set_port(
                 switch,
                 port,
                 fields,
-                actor=actor_of(request, principal),
+                actor=principal.actor,
                 effective=body.effective_from,
             ),
         )
@@ -110,7 +109,7 @@ def retire_port(
                 engine_of(request),
                 switch,
                 port,
-                actor=actor_of(request, principal),
+                actor=principal.actor,
                 effective=effective_from,
             ),
         )
@@ -137,7 +136,7 @@ def add_maintenance(
         request,
         settings,
         "maintenance",
-        lambda: ops.add_maintenance(engine_of(request), fields, actor=actor_of(request, principal)),
+        lambda: ops.add_maintenance(engine_of(request), fields, actor=principal.actor),
     )
     return MaintenanceOut(id=window_id, **fields)
 
@@ -162,9 +161,7 @@ def set_maintenance(
         request,
         settings,
         f"maintenance {window_id}",
-        lambda: ops.set_maintenance(
-            engine_of(request), window_id, fields, actor=actor_of(request, principal)
-        ),
+        lambda: ops.set_maintenance(engine_of(request), window_id, fields, actor=principal.actor),
     )
     return _window(request, window_id)
 
@@ -179,8 +176,6 @@ def cancel_maintenance(
             request,
             settings,
             f"maintenance {window_id}",
-            lambda: ops.retire_maintenance(
-                engine_of(request), window_id, actor=actor_of(request, principal)
-            ),
+            lambda: ops.retire_maintenance(engine_of(request), window_id, actor=principal.actor),
         )
     )

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from access.store import control_plane
 from access.tokens import OPERATOR, PARTNER, TokenStore
 from api.app import create_app
 from controlplane.db import open_database
@@ -54,7 +55,7 @@ def make_api(tmp_path: Path, control_db: str, registry: Registry, **settings: An
     finally:
         engine.dispose()
     config = Settings(data_dir=tmp_path / "var", database_url=control_db, **settings)
-    store = TokenStore(config.tokens_file)
+    store = TokenStore(control_plane(config))
     tokens = {p: store.issue(PARTNER, p, label=f"{p} app") for p in (A, B)}
     tokens["operator"] = store.issue(OPERATOR, label="ops desk")
     return Api(config, registry, tokens)

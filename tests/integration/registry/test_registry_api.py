@@ -49,7 +49,7 @@ async def _grant_add(c: httpx.AsyncClient, h: dict[str, str], ctx: dict[str, Any
     r = await c.post(
         f"/api/v1/partners/{A}/grants",
         headers=h,
-        json={"grantee": B, "devices": ["aq-spuiboulevard"], "note": "audit test"},
+        json={"grantee": B, "devices": ["aq-spuiboulevard"], "purpose": "audit test"},
     )
     ctx["grant"] = r.json()["created"][0]["id"]
     return r
@@ -133,11 +133,6 @@ CASES: list[tuple[str, str, Call]] = [
         lambda c, h, x: c.delete(f"/api/v1/partners/{A}/grants/{x['grant']}", headers=h),
     ),
 ]
-GRANTS = {
-    "/api/v1/partners/{partner_id}/grants",
-    "/api/v1/partners/{partner_id}/grants/{grant_id}",
-}
-"""Grants keep their own trail: who granted and who revoked, on the grant (GET /grants?all)."""
 
 
 def test_every_write_route_is_audited(api: Api) -> None:
@@ -152,12 +147,6 @@ def test_every_write_route_is_audited(api: Api) -> None:
             before = (await c.get("/api/v1/audit", headers=h, params={"limit": 1})).json()
             response = await call(c, h, ctx)
             assert response.status_code in (200, 201), (method, path, response.text)
-            if path in GRANTS:
-                trail = (await c.get("/api/v1/grants", headers=h, params={"all": "true"})).json()
-                grant = next(g for g in trail if g["id"] == ctx["grant"])
-                who = grant["revoked_by"] if method == "DELETE" else grant["granted_by"]
-                assert who and "operator" in who, (method, path)
-                continue
             after = (await c.get("/api/v1/audit", headers=h, params={"limit": 1})).json()
             newest = after["items"][0]
             assert not before["items"] or newest["id"] > before["items"][0]["id"], (method, path)
