@@ -1,0 +1,357 @@
+"""The registry and audit pages in a real browser (Debian chromium, Playwright) against a real
+stack: Mosquitto, ingest, API and influxd, the registry in the control-plane database (SQLite
+under the stack's data dir, seeded from config/partners.yaml as `mainport up` seeds it), so the
+API takes writes. An operator adds a device in the UI, a real MQTT client publishes as it, and the
+partner page shows it online without a reload; the API's validation messages appear next to the
+field they name; a retirement from the UI; the audit page lists those changes as the API does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from playwright.sync_api import Page
+
+from access.tokens import OPERATOR, PARTNER, TokenStore
+from controlplane.db import open_database
+from controlplane.registry_store import prepare_registry
+from core.processes import Child, free_port
+from tests.conftest import PARTNERS_FILE, REPO, wait_for
+from tests.integration.conftest import Broker, Influx, stack_env
+from tests.integration.dashboard.dashboard_support import Console, now_rfc3339, save_screenshot
+from timeseries.schema import ensure_schema
+
+PARTNER_ID = "woonbron"
+
+
+@dataclass
+class RegistryStack:
+    api: str
+    broker: Broker
+    operator: str
+    partner: str
+    children: list[Child] = field(default_factory=list)
+
+    def request(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> httpx.Response:
+        return httpx.request(
+            method,
+            self.api + path,
+            json=body,
+            headers={"Authorization": f"Bearer {token or self.operator}"},
+            timeout=30,
+        )
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        resp = self.request("GET", path, token=token)
+        assert resp.status_code == 200, f"GET {path}: {resp.status_code} {resp.text}"
+        return resp.json()
+
+    def device_ids(self, partner: str) -> list[str]:
+        return [d["id"] for d in self.get(f"/api/v1/devices?partner={partner}&limit=5")["items"]]
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, broker: Broker, influxd: Influx
+) -> Iterator[RegistryStack]:
+    """Ingest and API as `mainport up` runs them with the database as the registry's source
+    (MAINPORT_PARTNERS_FILE not set: the file only seeded the empty database)."""
+    root = tmp_path_factory.mktemp("registry-pages")
+    influx = influxd.client(f"regui_{uuid.uuid4().hex[:12]}")
+    ensure_schema(influx, "400d")
+    data_dir = root / "var"
+    data_dir.mkdir()
+    engine = open_database(f"sqlite:///{data_dir / 'mainport.db'}")
+    try:
+        prepare_registry(
+            engine, source="database", partners_file=PARTNERS_FILE, actor="registry pages test"
+        )
+    finally:
+        engine.dispose()
+    tokens = TokenStore(data_dir / "secrets" / "api-tokens.json")
+    api_port = free_port()
+    env = stack_env(
+        broker,
+        influx,
+        data_dir,
+        MAINPORT_API_PORT=str(api_port),
+        MAINPORT_INGEST_METRICS_PORT=str(free_port()),
+    )
+    del env["MAINPORT_PARTNERS_FILE"]  # the database governs; the default file seeds only
+    site = RegistryStack(
+        api=f"http://127.0.0.1:{api_port}",
+        broker=broker,
+        operator=tokens.issue(OPERATOR, label="registry pages test"),
+        partner=tokens.issue(PARTNER, PARTNER_ID, label="registry pages test"),
+    )
+    try:
+        for name in ("ingest", "api"):
+            child = Child(
+                name,
+                [sys.executable, "-m", "mainport", name],
+                log_file=root / f"{name}.log",
+                env=env,
+                cwd=REPO,
+            )
+            child.start()
+            site.children.append(child)
+        wait_for(
+            lambda: bool(influx.query('SELECT last("connected") FROM "ingest_link"')[0]),
+            60,
+            "the ingest subscribed",
+        )
+        wait_for(lambda: httpx.get(f"{site.api}/readyz").status_code == 200, 60, "API ready")
+        yield site
+    finally:
+        for child in reversed(site.children):
+            child.stop()
+        influx.query(f'DROP DATABASE "{influx.db}"', db=False)
+        influx.close()
+
+
+def sign_in(tab: Page, stack: RegistryStack, token: str) -> None:
+    tab.goto(stack.api + "/")
+    tab.fill("#token", token)
+    tab.click("#signin button[type=submit]")
+    tab.wait_for_selector("#viewer:not(:empty)")
+
+
+def open_partner_registry(tab: Page, partner: str = PARTNER_ID) -> None:
+    """Through the navigation, as a person would: Registry, then the partner's row."""
+    tab.click("#nav-registry")
+    tab.click(f'#registry-partners tr[data-partner="{partner}"] th a')
+    tab.wait_for_selector("#registry-devices tbody tr")
+
+
+def add_device_in_ui(tab: Page, device: str, **fields: str) -> None:
+    if not tab.locator("#device-add").is_visible():
+        tab.click("#device-add-box summary")
+    tab.fill("#device-add-id", device)
+    for name, value in fields.items():
+        tab.fill(f"#device-add-{name.replace('_', '-')}", value)
+    tab.click("#device-add button[type=submit]")
+
+
+def publish(broker: Broker, topic: str, payload: dict[str, Any]) -> None:
+    """One QoS 1 message with the partner's own broker login, as its device would send it."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"regui-{uuid.uuid4().hex[:8]}")
+    client.username_pw_set(PARTNER_ID, broker.passwords[PARTNER_ID])
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        client.publish(topic, json.dumps(payload), qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def no_page_errors(console: Console) -> None:
+    """Uncaught exceptions only: Chromium logs every refused request (4xx) as a console error,
+    and refusals are what some of these tests provoke."""
+    assert [e for e in console.errors if e.startswith("pageerror")] == []
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def test_device_added_in_the_ui_shows_online_without_reload(
+    stack: RegistryStack, page: tuple[Page, Console]
+) -> None:
+    tab, console = page
+    device = new_id("ui-temp")
+    sign_in(tab, stack, stack.operator)
+    open_partner_registry(tab)
+    tab.evaluate("window.__sameDocument = true")
+
+    add_device_in_ui(tab, device, kind="temperature", interval_s="30")
+
+    tab.wait_for_selector(f'#registry-devices tr[data-device="{device}"]')
+    assert device in tab.locator("#registry-status").inner_text()
+    registered = stack.get(f"/api/v1/partners/{PARTNER_ID}/devices/{device}")
+    assert (registered["kind"], registered["interval_s"], registered["auto"]) == (
+        "temperature",
+        30,
+        False,
+    )
+    row = tab.locator(f'#registry-devices tr[data-device="{device}"]').inner_text()
+    assert "temperature" in row and "30 s" in row
+
+    tab.click("#live-page-link")
+    tab.wait_for_selector("#device-grid .tile")
+    publish(
+        stack.broker,
+        f"mainport/{PARTNER_ID}/{device}/telemetry",
+        {"ts": now_rfc3339(), "metrics": {"temperature": 19.5}},
+    )
+    tile = f'#device-grid .tile[data-device="{device}"]'
+    tab.wait_for_selector(f'{tile}[data-status="online"]')
+    assert tab.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    save_screenshot(tab.screenshot(full_page=True), "registry-added-device-online.png")
+    no_page_errors(console)
+
+
+@pytest.mark.xfail(
+    reason="needs h-live: the API's partner view reads the registry from the control plane "
+    "live; on this branch it knows only the devices of the file it started with, so a device "
+    "added through the API shows as seen-but-unregistered",
+    strict=False,
+)
+def test_device_added_in_the_ui_shows_its_registered_kind_on_the_partner_page(
+    stack: RegistryStack, page: tuple[Page, Console]
+) -> None:
+    tab, _console = page
+    device = new_id("ui-kind")
+    sign_in(tab, stack, stack.operator)
+    open_partner_registry(tab)
+    add_device_in_ui(tab, device, kind="noise", interval_s="30")
+    tab.wait_for_selector(f'#registry-devices tr[data-device="{device}"]')
+    tab.click("#live-page-link")
+    tile = f'#device-grid .tile[data-device="{device}"]'
+    tab.wait_for_selector(tile, timeout=10_000)
+    assert "noise" in tab.locator(tile).inner_text()
+
+
+def api_refusal(
+    stack: RegistryStack, method: str, path: str, body: Any, token: str | None = None
+) -> tuple[int, Any]:
+    """What the API answers to the same request the page is about to make (it is refused, so
+    asking changes nothing)."""
+    resp = stack.request(method, path, body, token)
+    return resp.status_code, resp.json()["detail"]
+
+
+def field_error(tab: Page, input_id: str) -> str:
+    error = tab.locator(f"#{input_id}-error")
+    error.wait_for(state="visible")
+    assert tab.locator(f"#{input_id}").get_attribute("aria-invalid") == "true"
+    return error.inner_text().removeprefix("✕ ").strip()
+
+
+def test_the_apis_validation_message_shows_next_to_the_field(
+    stack: RegistryStack, page: tuple[Page, Console]
+) -> None:
+    tab, console = page
+    sign_in(tab, stack, stack.operator)
+    open_partner_registry(tab)
+    devices = f"/api/v1/partners/{PARTNER_ID}/devices"
+
+    # interval_s 0: the API's 422 names interval_s; the UI puts its message there, only there.
+    good_id = new_id("ui-ok")
+    status, detail = api_refusal(stack, "POST", devices, {"id": good_id, "interval_s": 0})
+    assert status == 422 and detail[0]["loc"] == ["body", "interval_s"]
+    add_device_in_ui(tab, good_id, interval_s="0")
+    assert field_error(tab, "device-add-interval-s") == detail[0]["msg"]
+    assert tab.locator("#device-add-id-error").is_hidden()
+    assert tab.locator("#device-add-error").is_hidden()
+
+    # A bad id: the message moves to the id field (the earlier one is cleared).
+    status, detail = api_refusal(stack, "POST", devices, {"id": "bad id!"})
+    assert status == 422 and detail[0]["loc"] == ["body", "id"]
+    add_device_in_ui(tab, "bad id!", interval_s="")
+    assert field_error(tab, "device-add-id") == detail[0]["msg"]
+    assert tab.locator("#device-add-interval-s-error").is_hidden()
+
+    # Not a number at all: FastAPI's own validation message, next to the field too.
+    add_device_in_ui(tab, good_id, interval_s="often")
+    assert "valid integer" in field_error(tab, "device-add-interval-s")
+
+    # An id in use: the 409 names the field ("id: …"), so the message goes there as well.
+    taken = stack.device_ids(PARTNER_ID)[0]
+    add_device_in_ui(tab, taken, interval_s="")
+    assert "already exists" in field_error(tab, "device-add-id")
+    assert stack.request("GET", f"{devices}/{good_id}").status_code == 404, "nothing was added"
+
+    # A partner with a bad id, on the partners list.
+    tab.click("#nav-registry")
+    tab.click("#partner-add-box summary")
+    tab.fill("#partner-add-id", "Not A Slug")
+    tab.fill("#partner-add-name", "Bad id")
+    tab.click("#partner-add button[type=submit]")
+    status, detail = api_refusal(
+        stack, "POST", "/api/v1/partners", {"id": "Not A Slug", "name": "x"}
+    )
+    assert field_error(tab, "partner-add-id") == detail[0]["msg"]
+    save_screenshot(tab.screenshot(full_page=True), "registry-validation.png")
+    no_page_errors(console)
+
+
+def test_edit_and_retire_in_the_ui_then_the_audit_lists_them(
+    stack: RegistryStack, page: tuple[Page, Console]
+) -> None:
+    tab, console = page
+    device = new_id("ui-retire")
+    sign_in(tab, stack, stack.operator)
+    open_partner_registry(tab)
+    add_device_in_ui(tab, device, interval_s="30")
+    row = f'#registry-devices tr[data-device="{device}"]'
+    tab.wait_for_selector(row)
+
+    tab.click(f'{row} button:has-text("Edit")')
+    tab.fill("#device-edit-interval-s", "45")
+    tab.click("#device-edit button[type=submit]")
+    tab.wait_for_selector(f'{row}:has-text("45 s")')
+    assert stack.get(f"/api/v1/partners/{PARTNER_ID}/devices/{device}")["interval_s"] == 45
+
+    tab.click(f'{row} button:has-text("Retire")')
+    tab.click("#device-retire button[type=submit]")
+    tab.wait_for_selector(row, state="detached")
+    retired = stack.get(f"/api/v1/partners/{PARTNER_ID}/devices/{device}")
+    assert retired["retired_from"] is not None
+    tab.check("#devices-retired")
+    tab.wait_for_selector(f'{row}[data-retired="true"]')
+
+    tab.click("#nav-audit")
+    tab.wait_for_selector("#audit tbody tr[data-id]")
+    api = stack.get("/api/v1/audit?limit=50")["items"]
+    shown = tab.locator("#audit tbody tr").evaluate_all("rs => rs.map(r => r.dataset.id)")
+    assert shown == [str(e["id"]) for e in api], "the page lists the API's entries, newest first"
+    entity = f"{PARTNER_ID}/{device}"
+    ours = [e for e in api if e["entity_id"] == entity]
+    assert [e["action"] for e in ours][1:] == ["update", "create"] and len(ours) == 3
+    for e in ours:
+        cells = tab.locator(f'#audit tbody tr[data-id="{e["id"]}"] td').all_inner_texts()
+        assert e["action"] == cells[2] and entity in cells[3]
+        assert "registry pages test" in cells[1], "who: the token's label"
+    update = next(e for e in ours if e["action"] == "update")
+    changes = tab.locator(f'#audit tbody tr[data-id="{update["id"]}"] td').last.inner_text()
+    assert "interval_s: 30 → 45" in changes
+    save_screenshot(tab.screenshot(full_page=True), "registry-audit.png")
+    no_page_errors(console)
+
+
+def test_a_partner_token_sees_no_operator_forms(
+    stack: RegistryStack, page: tuple[Page, Console]
+) -> None:
+    tab, console = page
+    sign_in(tab, stack, stack.partner)
+    tab.click("#nav-registry")
+    tab.wait_for_selector(f'#registry-partners tr[data-partner="{PARTNER_ID}"]')
+    assert tab.locator("#registry-partners tbody tr").count() == 1
+    assert tab.locator("#partner-add-box").is_hidden()
+    assert tab.locator("#maintenance-add-box").is_hidden()
+    tab.click(f'#registry-partners tr[data-partner="{PARTNER_ID}"] th a')
+    tab.wait_for_selector("#registry-devices tbody tr")
+    assert tab.locator("#port-add-box").is_hidden()
+    # Adding a device is the partner's own only with a quota; without one the API's 403 shows.
+    device = new_id("self")
+    status, detail = api_refusal(
+        stack, "POST", f"/api/v1/partners/{PARTNER_ID}/devices", {"id": device}, stack.partner
+    )
+    assert status == 403
+    add_device_in_ui(tab, device)
+    error = tab.locator("#device-add-error")
+    error.wait_for(state="visible")
+    assert detail in error.inner_text()
+    no_page_errors(console)
