@@ -12,7 +12,7 @@ function text(value) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
-/** The fields an entry changed, one line each: "k: before → after", "+ k: v", "− k: v". */
+/** The fields an entry changed, one line each: "k: before → after", "+ k: v", "− k: v" (gone). */
 export function changeLines(before, after) {
   const keys = [...new Set([...Object.keys(before || {}), ...Object.keys(after || {})])].filter((k) => k !== "effective_from");
   const lines = [];
@@ -21,7 +21,10 @@ export function changeLines(before, after) {
     const a = after && k in after ? text(after[k]) : undefined;
     if (b === a) continue;
     if (b === undefined) lines.push(["added", `${k}: ${a}`]);
-    else if (a === undefined) lines.push(["removed", `${k}: ${b}`]);
+    else if (a === undefined) {
+      // A retirement records only what it set (retired_from): the rest did not change.
+      if (!after) lines.push(["removed", `${k}: ${b}`]);
+    }
     else lines.push(["changed", `${k}: ${b} → ${a}`]);
   }
   if (after && after.effective_from) lines.push(["effective", `effective from ${dateTime(after.effective_from)}`]);
