@@ -43,7 +43,18 @@ function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
 }
 
+/** The top bar's link of the current section says so (aria-current), for every reader. */
+function markNav() {
+  const section = location.hash.split("/")[1] || "";
+  for (const link of document.querySelectorAll(".nav a")) {
+    const own = (link.getAttribute("href").split("/")[1] || "") === section;
+    if (own && section !== "partners") link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
 function route() {
+  markNav();
   if (!session.token()) {
     show("signin");
     $("token").focus();

@@ -427,3 +427,51 @@ def test_ports_and_maintenance_windows_from_the_ui(
     tab.wait_for_selector(port_row, state="detached")
     assert all(f"{p['switch']}/{p['port']}" != key for p in stack.get("/api/v1/ports"))
     no_page_errors(console)
+
+
+def test_partner_added_edited_and_retired_from_the_ui(
+    stack: RegistryStack, page: tuple[Page, Console]
+) -> None:
+    tab, console = page
+    partner = new_id("ui-partner")
+    sign_in(tab, stack, stack.operator)
+    tab.click("#nav-registry")
+    tab.click("#partner-add-box summary")
+    tab.fill("#partner-add-id", partner)
+    tab.fill("#partner-add-name", "UI Partner")
+    tab.fill("#partner-add-device-quota", "3")
+    tab.fill("#partner-add-allowed-kinds", "temperature, noise")
+    tab.click("#partner-add button[type=submit]")
+    # Its own registry page, empty so far; then a device of it, added and listed.
+    tab.wait_for_selector(f'#registry-partner-title:has-text("{partner}")')
+    tab.wait_for_selector('#registry-devices tbody tr:has-text("No devices.")')
+    add_device_in_ui(tab, "probe-1", kind="noise")
+    tab.wait_for_selector('#registry-devices tr[data-device="probe-1"]')
+    assert stack.get(f"/api/v1/partners/{partner}/devices/probe-1")["kind"] == "noise"
+
+    tab.click('a:has-text("← Registry")')
+    row = f'#registry-partners tr[data-partner="{partner}"]'
+    tab.click(f'{row} button:has-text("Edit")')
+    tab.fill("#partner-edit-name", "UI Partner renamed")
+    tab.fill("#partner-edit-sla-target-pct", "101")
+    tab.click("#partner-edit button[type=submit]")
+    assert field_error(tab, "partner-edit-sla-target-pct") != ""
+    tab.fill("#partner-edit-sla-target-pct", "99.5")
+    tab.click("#partner-edit button[type=submit]")
+    tab.wait_for_selector("#partner-edit", state="detached")
+    assert "UI Partner renamed" in tab.locator("#registry-status").inner_text()
+
+    tab.click(f'{row} button:has-text("Retire")')
+    tab.click("#partner-retire button[type=submit]")
+    tab.wait_for_selector("#partner-retire", state="detached")
+    gone = stack.get(f"/api/v1/partners/{partner}/devices/probe-1")
+    assert gone["retired_from"] is not None, "retiring a partner retires its devices"
+    entries = stack.get(f"/api/v1/audit?partner={partner}")["items"]
+    partner_actions = [e["action"] for e in entries if e["entity"] == "partner"]
+    assert partner_actions == ["retire", "update", "create"]
+    update = next(e for e in entries if e["action"] == "update" and e["entity"] == "partner")
+    assert (update["after"]["name"], update["after"]["sla_target_pct"]) == (
+        "UI Partner renamed",
+        99.5,
+    )
+    no_page_errors(console)
