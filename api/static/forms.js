@@ -111,6 +111,7 @@ export class EntityForm {
     if (spec.required) input.setAttribute("aria-required", "true");
     const initial = SHOW[kind](spec.value);
     input.value = initial;
+    input.defaultValue = initial; // a reset after a success restores it
     const error = el("span", { className: "field-error", id: errorId, hidden: true });
     const wrap = el("div", { className: "field", dataset: { field: spec.name } },
       el("label", { htmlFor: inputId }, spec.label, spec.required ? el("span", { className: "req", attrs: { "aria-hidden": "true" } }, " *") : null),

@@ -29,6 +29,8 @@ export class RegistryPage {
   show(partnerId) {
     this.partnerId = partnerId;
     this.status = el("p", { className: "status-line", id: "registry-status", attrs: { role: "status", "aria-live": "polite" } });
+    this.status.textContent = this.carried || "";
+    this.carried = null;
     if (partnerId) {
       const [back, head, ...panels] = this.partnerView.build(partnerId);
       this.section.replaceChildren(back, head, this.status, ...panels);
@@ -49,7 +51,7 @@ export class RegistryPage {
       onSubmit: async (body) => {
         const out = await sendJson("POST", "/api/v1/partners", body);
         this.created.set(out.id, out);
-        this.say(`Partner ${out.id} added.`);
+        this.carried = `Partner ${out.id} added.`; // said on its own page, where this leads
         location.hash = `#/registry/${out.id}`;
       },
     });

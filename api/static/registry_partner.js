@@ -60,6 +60,7 @@ export class PartnerRegistry {
       onSubmit: async (body) => {
         const out = await sendJson("POST", "/api/v1/ports", body);
         this.say(`Port ${out.switch}/${out.port} added for ${out.partner}.`);
+        this.addPort.node.reset();
         await this.loadPorts();
       },
     });

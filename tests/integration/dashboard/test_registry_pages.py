@@ -444,6 +444,7 @@ def test_partner_added_edited_and_retired_from_the_ui(
     tab.click("#partner-add button[type=submit]")
     # Its own registry page, empty so far; then a device of it, added and listed.
     tab.wait_for_selector(f'#registry-partner-title:has-text("{partner}")')
+    assert f"Partner {partner} added" in tab.locator("#registry-status").inner_text()
     tab.wait_for_selector('#registry-devices tbody tr:has-text("No devices.")')
     add_device_in_ui(tab, "probe-1", kind="noise")
     tab.wait_for_selector('#registry-devices tr[data-device="probe-1"]')
