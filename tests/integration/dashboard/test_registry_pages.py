@@ -407,6 +407,7 @@ def test_ports_and_maintenance_windows_from_the_ui(
     tab.fill("#port-add-capacity-mbps", "-5")
     tab.click("#port-add button[type=submit]")
     assert "greater than 0" in field_error(tab, "port-add-capacity-mbps")
+    save_screenshot(tab.screenshot(full_page=True), "registry-partner.png")
     tab.fill("#port-add-capacity-mbps", "1000")
     tab.click("#port-add button[type=submit]")
     key = f"{existing['switch']}/{port}"
