@@ -80,3 +80,38 @@ export async function loadFeatures() {
 export function has(suffix) {
   return featurePaths === null || featurePaths.some((p) => p.endsWith(suffix));
 }
+
+/**
+ * A write (POST, PATCH, DELETE) with a JSON body. Resolves the parsed answer; rejects with an
+ * ApiError whose `body` is the parsed error answer, so a form can put a 422's messages (FastAPI's
+ * `detail` list, each naming its field in `loc`) next to the fields they are about.
+ */
+export async function sendJson(method, path, body = undefined) {
+  const token = session.token();
+  if (!token) throw new ApiError(401, "not signed in");
+  const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let resp;
+  try {
+    resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+  } catch {
+    throw new ApiError(0, "the API did not answer (network error)");
+  }
+  let parsed = null;
+  try {
+    parsed = await resp.json();
+  } catch {
+    /* no JSON body */
+  }
+  if (resp.status === 401) {
+    session.signOut();
+    window.dispatchEvent(new CustomEvent("mainport:signed-out"));
+  }
+  if (!resp.ok) {
+    const detail = parsed && typeof parsed.detail === "string" ? parsed.detail : resp.statusText;
+    const err = new ApiError(resp.status, `${resp.status} ${detail}`);
+    err.body = parsed;
+    throw err;
+  }
+  return parsed;
+}

@@ -1,11 +1,13 @@
-// Boot, routing (#/ and #/partners/<id>: the token is never in the URL), sign-in, and the
+// Boot, routing (#/, #/partners/<id>, #/registry[/<id>], #/audit: the token is never in the URL), sign-in, and the
 // polling loops: /api/v1/live every 2 s with If-None-Match (a 304 costs nothing, and a device
 // going offline shows within seconds), platform health every 10 s, analytics every 30 s.
 
 import { ApiError, getJson, loadFeatures, session } from "./api.js";
+import { AuditPage } from "./audit.js";
 import { DASH, bytes, count, el, statusBadge } from "./format.js";
 import { Overview } from "./overview.js";
 import { PartnerPage } from "./partner.js";
+import { RegistryPage } from "./registry.js";
 import { SwitchesTable } from "./switches.js";
 
 const LIVE_MS = 2000;
@@ -13,7 +15,10 @@ const HEALTH_MS = 10000;
 const FIGURES_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
-const views = { signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view") };
+const views = {
+  signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view"),
+  registry: $("registry-view"), audit: $("audit-view"),
+};
 const errorBox = $("error");
 
 const state = { viewer: null, liveEtag: null, live: null, liveAt: 0, timers: [] };
@@ -31,19 +36,44 @@ function clearError() {
 const overview = new Overview($("overview"), { onError: showError });
 const partnerPage = new PartnerPage(views.partner, { onError: showError });
 const switches = new SwitchesTable($("switches-section"), $("switches"));
+const registryPage = new RegistryPage(views.registry, { onError: showError });
+const auditPage = new AuditPage(views.audit, { onError: showError });
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
 }
 
+/** The top bar's link of the current section says so (aria-current), for every reader. */
+function markNav() {
+  const section = location.hash.split("/")[1] || "";
+  for (const link of document.querySelectorAll(".nav a")) {
+    const own = (link.getAttribute("href").split("/")[1] || "") === section;
+    if (own && section !== "partners") link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
 function route() {
+  markNav();
   if (!session.token()) {
     show("signin");
     $("token").focus();
     return;
   }
   const match = location.hash.match(/^#\/partners\/([a-z0-9-]+)$/);
-  if (match) {
+  const registryMatch = location.hash.match(/^#\/registry(?:\/([a-z0-9-]+))?$/);
+  if (!registryMatch) registryPage.hide();
+  if (registryMatch) {
+    partnerPage.hide();
+    show("registry");
+    registryPage.show(registryMatch[1] ? decodeURIComponent(registryMatch[1]) : null);
+    document.title = `Mainport — registry${registryMatch[1] ? ` — ${registryMatch[1]}` : ""}`;
+  } else if (location.hash === "#/audit") {
+    partnerPage.hide();
+    show("audit");
+    auditPage.show();
+    document.title = "Mainport — audit";
+  } else if (match) {
     show("partner");
     partnerPage.show(decodeURIComponent(match[1]));
     document.title = `Mainport — ${match[1]}`;
@@ -190,6 +220,7 @@ window.addEventListener("mainport:signed-out", () => {
   state.liveEtag = null;
   $("signout").hidden = true;
   $("viewer").textContent = "";
+  delete document.body.dataset.role;
   $("health").replaceChildren();
   switches.clear();
   $("freshness").textContent = "";
