@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
@@ -14,10 +14,12 @@ from starlette.types import ASGIApp
 
 from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
-from api.access_log import AccessLog, read_entry
+from api.access_log import grantee_entries, read_entry
+from api.export import ExportSlots
 from api.guards import AttemptLimiter, SecurityHeaders
 from api.routes import analytics, data, grants, health, network, partners, platform, telemetry
-from api.routes.data import log_time
+from controlplane.access_log import AccessLogWriter
+from controlplane.db import open_database
 from core.settings import Settings
 from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
@@ -34,15 +36,16 @@ class _MainportAPI(FastAPI):
 
 
 def _log_read(request: Request, route_path: str, status_code: int) -> None:
-    """Append the access-log entry of a read of partner data (api/access_log.py): after the
-    response is prepared, one small local append, nothing sent to InfluxDB."""
+    """Queue the access-log entry of a read of partner data (api/access_log.py): after the
+    response is prepared, an append to a list in memory; the database write is batched
+    (controlplane/access_log.py), nothing sent to InfluxDB."""
     principal = getattr(request.state, "principal", None)
     if principal is None:  # refused before the token was known: no reader to name
         return
     tokens: TokenStore = request.app.state.tokens
     record = next((r for r in tokens.records() if r.id == principal.token_id), None)
     entry = read_entry(
-        at=log_time(time.time_ns()),
+        at=datetime.now(UTC),
         route_path=route_path,
         url_path=request.url.path,
         path_params=dict(request.path_params),
@@ -51,9 +54,19 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
         label=record.label if record else "",
         status=status_code,
     )
-    if entry is not None:
-        log: AccessLog = request.app.state.access_log
-        log.append(entry)
+    if entry is None:
+        return
+    log: AccessLogWriter = request.app.state.access_log
+    log.add(entry)
+    if route_path == "/api/v1/live" and principal.partner and status_code < 400:
+        # /live answers with the devices shared with the caller too: each owner sees that read.
+        grants: GrantLog = request.app.state.grants
+        try:
+            owners = {g.owner for g in grants.active() if g.grantee == principal.partner}
+        except GrantLogError:
+            owners = set()
+        for shared in grantee_entries(entry, owners):
+            log.add(shared)
 
 
 def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
@@ -63,14 +76,18 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.registry = registry or load_registry(settings.partners_file)
         app.state.tokens = TokenStore(settings.tokens_file)
         app.state.grants = GrantLog(settings.grants_file)
-        app.state.access_log = AccessLog(
-            settings.access_log_file, max_bytes=settings.access_log_max_bytes
-        )
+        # Issue 17: the access log in the control-plane database, written off the request path.
+        app.state.control_db = open_database(settings.database)
+        app.state.access_log = AccessLogWriter(app.state.control_db)
+        app.state.access_log.start()
+        app.state.exports = ExportSlots(settings.api_exports_per_partner)
         app.state.influx = AsyncInfluxClient(
             settings.influx_url, settings.influx_db, **settings.influx_login("reader")
         )
         yield
         await app.state.influx.aclose()
+        app.state.access_log.close()  # writes what is queued: a clean stop loses no entry
+        app.state.control_db.dispose()
 
     # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
     # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI
