@@ -31,6 +31,8 @@ import time
 import httpx
 
 from access.tokens import PARTNER, TokenStore
+from controlplane.access_log import count
+from controlplane.db import make_engine, safe_url
 from core.processes import Child, free_port
 from core.settings import Settings
 from domain.timestamps import NS_PER_S, format_rfc3339
@@ -223,11 +225,9 @@ def main() -> int:
                 f"access log off: p50 {pct(off_s, 50):.2f} ms, p95 {pct(off_s, 95):.2f} ms "
                 f"(on/off p95 x{pct(on_s, 95) / pct(off_s, 95):.3f}, {args.rounds} calls each)"
             )
-            log_file = settings.access_log_file
-            print(
-                f"access log: {log_file.stat().st_size:,} bytes after "
-                f"{sum(1 for _ in log_file.open())} entries"
-            )
+            engine = make_engine(settings.database)
+            print(f"access log: {count(engine):,} entries in {safe_url(settings.database)}")
+            engine.dispose()
     finally:
         for child in reversed(children):
             child.stop()
