@@ -4,17 +4,21 @@ SIGTERM/SIGINT (derive/deriver.py does the work)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from core.outage import Outage
 from core.processes import stop_on_signals
 from core.settings import Settings
 from derive.deriver import Deriver
+from derive.retention import run_retention
 from domain.registry import load_registry
 from timeseries.client import InfluxClient, StoreError
 from timeseries.schema import ensure_schema
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 3600.0
+"""Retention rounds: hourly; a point outlives its partner's retention by an hour at most."""
 
 
 def run_deriver(settings: Settings, rebuild: bool = False) -> int:
@@ -48,10 +52,38 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
             count,
             time.monotonic() - started,
         )
+    retention = _start_retention(settings, deriver, stop)  # issue 17: retention per partner
     log.info("deriver started (cursor lag %.0f s)", settings.derive_lag_s)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     beat = settings.data_dir / "derive.alive"
     deriver.run(stop, poll_s=settings.derive_poll_s, heartbeat=beat)
+    retention.join()
     client.close()
     log.info("deriver stopped")
     return 0
+
+
+def _start_retention(
+    settings: Settings, deriver: Deriver, stop: threading.Event
+) -> threading.Thread:
+    """Retention per partner in a thread of its own, with its own InfluxDB client (a DELETE
+    may take a while; the deriver's steps do not wait for it)."""
+    login = settings.influx_login("deriver")
+    login["timeout_s"] = max(login["timeout_s"], 300.0)
+
+    def run() -> None:
+        client = InfluxClient(settings.influx_url, settings.influx_db, **login)
+        try:
+            run_retention(
+                client,
+                lambda: deriver.registry,
+                stop,
+                every_s=RETENTION_EVERY_S,
+                now_ns=time.time_ns,
+            )
+        finally:
+            client.close()
+
+    thread = threading.Thread(target=run, name="retention", daemon=True)
+    thread.start()
+    return thread
