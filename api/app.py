@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp
 from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
 from api.access_log import grantee_entries, read_entry
+from api.closed_months import close_months_loop
 from api.export import ExportSlots
 from api.guards import AttemptLimiter, SecurityHeaders
 from api.routes import analytics, data, grants, health, network, partners, platform, telemetry
@@ -76,15 +78,24 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.registry = registry or load_registry(settings.partners_file)
         app.state.tokens = TokenStore(settings.tokens_file)
         app.state.grants = GrantLog(settings.grants_file)
+        app.state.influx = AsyncInfluxClient(
+            settings.influx_url, settings.influx_db, **settings.influx_login("reader")
+        )
         # Issue 17: the access log in the control-plane database, written off the request path.
         app.state.control_db = open_database(settings.database)
         app.state.access_log = AccessLogWriter(app.state.control_db)
         app.state.access_log.start()
         app.state.exports = ExportSlots(settings.api_exports_per_partner)
-        app.state.influx = AsyncInfluxClient(
-            settings.influx_url, settings.influx_db, **settings.influx_login("reader")
+        closing = asyncio.create_task(
+            close_months_loop(
+                app.state.influx,
+                lambda: app.state.registry,
+                settings.grace_factor,
+                app.state.control_db,
+            )
         )
         yield
+        closing.cancel()
         await app.state.influx.aclose()
         app.state.access_log.close()  # writes what is queued: a clean stop loses no entry
         app.state.control_db.dispose()
