@@ -32,9 +32,7 @@ def frozen(engine: Engine, month: str, partners: Iterable[str]) -> dict[str, dic
         return {r.partner: dict(r.row) for r in conn.execute(query)}
 
 
-def freeze(
-    engine: Engine, month: str, rows: Mapping[str, Mapping[str, Any]], at: datetime
-) -> int:
+def freeze(engine: Engine, month: str, rows: Mapping[str, Mapping[str, Any]], at: datetime) -> int:
     """Freeze each partner's row unless one is frozen already; returns how many were new."""
     new = 0
     for partner, row in rows.items():
