@@ -19,7 +19,17 @@ from api.access_log import grantee_entries, read_entry
 from api.closed_months import close_months_loop
 from api.export import ExportSlots
 from api.guards import AttemptLimiter, SecurityHeaders
-from api.routes import analytics, data, grants, health, network, partners, platform, telemetry
+from api.routes import (
+    analytics,
+    data,
+    erasure,
+    grants,
+    health,
+    network,
+    partners,
+    platform,
+    telemetry,
+)
 from controlplane.access_log import AccessLogWriter
 from controlplane.db import open_database
 from core.settings import Settings
@@ -125,6 +135,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(platform.router)
     app.include_router(network.router)
     app.include_router(data.router)
+    app.include_router(erasure.router)  # issue 17
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

@@ -7,10 +7,12 @@ import logging
 import threading
 import time
 
+from controlplane.db import open_database
 from core.outage import Outage
 from core.processes import stop_on_signals
 from core.settings import Settings
 from derive.deriver import Deriver
+from derive.erasure_job import ErasingDeriver
 from derive.retention import run_retention
 from domain.registry import load_registry
 from timeseries.client import InfluxClient, StoreError
@@ -38,11 +40,15 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
         except StoreError as exc:
             waiting.failed(exc, "trying again every 2 s")
             stop.wait(2.0)
-    deriver = Deriver(
+    deriver = ErasingDeriver(  # issue 17: a Deriver that also carries out erasures
         client,
         load_registry(settings.partners_file),
         grace_factor=settings.grace_factor,
         lag_s=settings.derive_lag_s,
+        control_db=open_database(settings.database),
+        data_dir=settings.data_dir,
+        dead_letter_dir=settings.dead_letter_dir,
+        spool_dir=settings.spool_dir,
     )
     if rebuild:
         started = time.monotonic()
@@ -59,6 +65,7 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
     deriver.run(stop, poll_s=settings.derive_poll_s, heartbeat=beat)
     retention.join()
     client.close()
+    deriver.control_db.dispose()
     log.info("deriver stopped")
     return 0
 

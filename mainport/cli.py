@@ -17,6 +17,7 @@ from mainport.cli_common import (
     sync_broker_or_fail,
 )
 from mainport.cli_data import export
+from mainport.cli_erase import erase_app
 
 app = typer.Typer(
     help="Mainport: telemetry platform for open fibre networks.",
@@ -29,6 +30,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(grant_app, name="grant")
 app.add_typer(device_app, name="device")
 app.command()(export)
+app.add_typer(erase_app, name="erase")  # issue 17
 
 
 @app.command()
