@@ -33,7 +33,10 @@ def read_entry(
     label: str,
     status: int,
 ) -> dict[str, Any] | None:
-    """The log entry of one GET, or None when the route returns no partner's data."""
+    """The log entry of one GET, or None when the route returns no partner's data (a 304 Not
+    Modified returns none either: the dashboard's live poll asks every 2 s)."""
+    if status == 304:
+        return None
     if route_path.startswith(LOGGED_PREFIX):
         partner = str(path_params.get("partner_id", ""))
     elif route_path in LOGGED_ROUTES:

@@ -66,8 +66,9 @@ def confirm(
     request_id: Annotated[str, typer.Argument(help="Request id (er-…)")],
     now: Annotated[bool, typer.Option(help="Erase in this process, not by the deriver")] = False,
 ) -> None:
-    """Confirm a request as the operator: closed months are frozen first, then the deriver (or
-    this process, with --now) erases."""
+    """Confirm a request as the operator; the deriver (or, with --now, this process) erases.
+
+    The partner's closed months are frozen first: their reports stay as billed."""
     settings = load_settings()
     registry = load_partners(settings)
     engine = open_database(settings.database)

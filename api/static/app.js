@@ -6,6 +6,7 @@ import { ApiError, getJson, loadFeatures, session } from "./api.js";
 import { DASH, bytes, count, el, statusBadge } from "./format.js";
 import { Overview } from "./overview.js";
 import { PartnerPage } from "./partner.js";
+import { AccessLogPage } from "./access_log.js";
 import { SwitchesTable } from "./switches.js";
 
 const LIVE_MS = 2000;
@@ -13,7 +14,7 @@ const HEALTH_MS = 10000;
 const FIGURES_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
-const views = { signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view") };
+const views = { signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view"), access: $("access-view") };
 const errorBox = $("error");
 
 const state = { viewer: null, liveEtag: null, live: null, liveAt: 0, timers: [] };
@@ -31,6 +32,7 @@ function clearError() {
 const overview = new Overview($("overview"), { onError: showError });
 const partnerPage = new PartnerPage(views.partner, { onError: showError });
 const switches = new SwitchesTable($("switches-section"), $("switches"));
+const accessLog = new AccessLogPage(views.access, { onError: showError });
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
@@ -42,6 +44,15 @@ function route() {
     $("token").focus();
     return;
   }
+  const access = location.hash.match(/^#\/partners\/([a-z0-9-]+)\/access-log$/);
+  if (access) {
+    partnerPage.hide();
+    show("access");
+    accessLog.show(decodeURIComponent(access[1]));
+    document.title = `Mainport — who read ${access[1]}'s data`;
+    return;
+  }
+  accessLog.hide();
   const match = location.hash.match(/^#\/partners\/([a-z0-9-]+)$/);
   if (match) {
     show("partner");
