@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.closed_months import close_months, closed_months
 from api.control_db import ControlDbDep
@@ -31,6 +31,8 @@ RETAINED_MONTHS = 14
 
 
 class ErasureAsk(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     device: str | None = Field(
         None, pattern=DEVICE_ID_PATTERN, description="A device id; none: all of the data"
     )
