@@ -9,8 +9,8 @@ from api.closed_months import closed_months, is_closed, month_text
 S = 10**9
 
 
-def _ns(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp()) * S
+def _ns(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(datetime(year, month, day, hour, tzinfo=UTC).timestamp()) * S
 
 
 def test_a_month_closes_a_day_after_its_end() -> None:
