@@ -269,15 +269,27 @@ class ExportSlots:
         self.per_partner = per_partner
         self._running: dict[str, int] = {}
 
-    def take(self, partner: str) -> bool:
-        """A slot for one more export of `partner`, or False when all are in use. No await
-        between the check and the count (one event loop): two requests cannot both pass."""
+    def take(self, partner: str) -> Callable[[], None] | None:
+        """A slot for one more export of `partner` — the function that gives it back, once
+        however often it is called — or None when all are in use. No await between the check
+        and the count (one event loop): two requests cannot both pass."""
         if self._running.get(partner, 0) >= self.per_partner:
-            return False
+            return None
         self._running[partner] = self._running.get(partner, 0) + 1
-        return True
+        given_back = False
 
-    def give_back(self, partner: str) -> None:
+        def give_back() -> None:
+            nonlocal given_back
+            if not given_back:
+                given_back = True
+                self._give_back(partner)
+
+        return give_back
+
+    def running(self, partner: str) -> int:
+        return self._running.get(partner, 0)
+
+    def _give_back(self, partner: str) -> None:
         left = self._running.get(partner, 0) - 1
         if left > 0:
             self._running[partner] = left

@@ -7,6 +7,8 @@ devices shared with it (and nothing else: 403 for another kind or device).
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
@@ -85,7 +87,8 @@ async def export(
         req = replace(req, kinds=SHARED_KINDS, devices=devices)
     name = f"{partner_id}-{log_time(req.start_ns)[:10]}-{log_time(req.end_ns)[:10]}.{req.fmt}"
     slots: ExportSlots = request.app.state.exports
-    if not slots.take(partner_id):
+    release = slots.take(partner_id)
+    if release is None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"{slots.per_partner} exports of {partner_id!r} are running; "
@@ -93,10 +96,20 @@ async def export(
             headers={"Retry-After": "10"},
         )
     return StreamingResponse(
-        stream_export(influx, req, done=lambda: slots.give_back(partner_id)),
+        _released_when_gone(stream_export(influx, req, done=release), release),
         media_type=MEDIA_TYPES[req.fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+def _released_when_gone(
+    body: AsyncIterator[bytes], release: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """The slot goes back when the stream ends (its `finally`) and also when the stream is
+    dropped without ever being started (a client gone before the first byte: a generator that
+    never ran has no `finally` to run)."""
+    weakref.finalize(body, release)
+    return body
 
 
 def _shared_devices(
