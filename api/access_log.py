@@ -1,108 +1,30 @@
-"""The access log: who read which partner's data through the API, when and through what.
+"""The access log's entries: which reads are of a partner's data, and what an entry says.
 
 Kept off InfluxDB on purpose: a read must not cost a write to the store it reads, and the log
-must not vanish with the raw retention. One JSON line per read, appended (O_APPEND, one write,
-no fsync: a crash may lose the last lines, never corrupt earlier ones) to
-`<data dir>/access/access.jsonl`, owner-only (0600). Past `max_bytes` the file is rotated
-(`.1` … `.<keep>`, oldest dropped) under the file's lock, so several API processes share it.
+must not vanish with the raw retention. The entries go to the control-plane database, shared by
+every API host, in batches off the request path (controlplane/access_log.py).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-import orjson
-
 from access.tokens import Principal
-from core.files import locked, private_dir
-
-ALL_PARTNERS = "*"
-"""The partner of a read that covered every partner (the operator's monthly report)."""
-
-
-class AccessLog:
-    def __init__(self, path: Path, *, max_bytes: int = 10_000_000, keep: int = 5) -> None:
-        self.path = path
-        self.max_bytes = max_bytes
-        self.keep = keep
-
-    def append(self, entry: dict[str, Any]) -> None:
-        private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, orjson.dumps(entry) + b"\n")
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        if size > self.max_bytes:
-            self._rotate()
-
-    def _rotate(self) -> None:
-        with locked(self.path):
-            try:
-                if self.path.stat().st_size <= self.max_bytes:
-                    return  # another process rotated it meanwhile
-            except FileNotFoundError:
-                return
-            for n in range(self.keep - 1, 0, -1):
-                older = self._numbered(n)
-                if older.exists():
-                    older.replace(self._numbered(n + 1))
-            self.path.replace(self._numbered(1))
-
-    def _numbered(self, n: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.{n}")
-
-    def newest_first(self) -> Iterator[dict[str, Any]]:
-        """Every entry, newest first: the current file, then `.1`, `.2` …"""
-        for path in (self.path, *(self._numbered(n) for n in range(1, self.keep + 1))):
-            try:
-                lines = path.read_bytes().splitlines()
-            except FileNotFoundError:
-                continue
-            for line in reversed(lines):
-                try:
-                    entry = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue  # a line cut by a crash; the others stand
-                if isinstance(entry, dict):
-                    yield entry
-
-    def page(
-        self, partner: str, start: str | None, end: str | None, offset: int, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Entries about `partner` (or all partners) with start <= time < end, newest first;
-        and whether more follow. Times compare as RFC 3339 UTC text of one fixed width."""
-        out: list[dict[str, Any]] = []
-        skipped = 0
-        for entry in self.newest_first():
-            if entry.get("partner") not in (partner, ALL_PARTNERS):
-                continue
-            at = str(entry.get("time", ""))
-            if end is not None and at >= end:
-                continue
-            if start is not None and at < start:
-                break
-            if skipped < offset:
-                skipped += 1
-                continue
-            if len(out) == limit:
-                return out, True
-            out.append(entry)
-        return out, False
-
+from controlplane.access_log_tables import ALL_PARTNERS
 
 LOGGED_PREFIX = "/api/v1/partners/{partner_id}"
-LOGGED_ROUTES = frozenset(("/api/v1/report",))
+LOGGED_ROUTES = frozenset(
+    ("/api/v1/report", "/api/v1/partners", "/api/v1/live", "/api/v1/platform", "/api/v1/grants")
+)
+"""Routes without a partner in their path that answer with partners' data: the caller's own
+partner's (a partner token) or every partner's (the operator: partner "*")."""
 WINDOW_PARAMS = ("start", "end", "month", "every", "metric", "kind", "device", "format")
 
 
 def read_entry(
     *,
-    at: str,
+    at: datetime,
     route_path: str,
     url_path: str,
     path_params: dict[str, Any],
@@ -111,7 +33,10 @@ def read_entry(
     label: str,
     status: int,
 ) -> dict[str, Any] | None:
-    """The log entry of one GET, or None when the route returns no partner's data."""
+    """The log entry of one GET, or None when the route returns no partner's data (a 304 Not
+    Modified returns none either: the dashboard's live poll asks every 2 s)."""
+    if status == 304:
+        return None
     if route_path.startswith(LOGGED_PREFIX):
         partner = str(path_params.get("partner_id", ""))
     elif route_path in LOGGED_ROUTES:
@@ -128,7 +53,7 @@ def read_entry(
         role = "other partner"  # refused; logged so the partner sees who tried
     device = path_params.get("device_id") or query.get("device")
     return {
-        "time": at,
+        "at": at,
         "partner": partner,
         "token_id": principal.token_id,
         "label": label,
@@ -140,3 +65,9 @@ def read_entry(
         "params": {k: query[k][:200] for k in WINDOW_PARAMS if k in query},
         "status": status,
     }
+
+
+def grantee_entries(entry: dict[str, Any], owners: set[str]) -> list[dict[str, Any]]:
+    """Copies of a partner's read of a route that also answers with devices shared with it
+    (/live), one per owner of such a device: the owner sees the grantee's read."""
+    return [{**entry, "partner": owner, "role": "grantee"} for owner in sorted(owners)]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
@@ -18,11 +19,14 @@ from access.expiry import ConsentExpiry
 from access.grants import GrantLog, GrantLogError
 from access.store import control_plane
 from access.tokens import TokenStore
-from api.access_log import AccessLog, read_entry
+from api.access_log import grantee_entries, read_entry
+from api.closed_months import close_months_loop
+from api.export import ExportSlots
 from api.guards import AttemptLimiter, SecurityHeaders
 from api.routes import (
     analytics,
     data,
+    erasure,
     grants,
     health,
     network,
@@ -32,7 +36,7 @@ from api.routes import (
     telemetry,
 )
 from api.routes import registry as registry_routes
-from api.routes.data import log_time
+from controlplane.access_log import AccessLogWriter
 from core.settings import Settings
 from domain.registry import Registry, load_registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
@@ -50,13 +54,14 @@ class _MainportAPI(FastAPI):
 
 
 def _log_read(request: Request, route_path: str, status_code: int) -> None:
-    """Append the access-log entry of a read of partner data (api/access_log.py): after the
-    response is prepared, one small local append, nothing sent to InfluxDB."""
+    """Queue the access-log entry of a read of partner data (api/access_log.py): after the
+    response is prepared, an append to a list in memory; the database write is batched
+    (controlplane/access_log.py), nothing sent to InfluxDB."""
     principal = getattr(request.state, "principal", None)
     if principal is None:  # refused before the token was known: no reader to name
         return
     entry = read_entry(
-        at=log_time(time.time_ns()),
+        at=datetime.now(UTC),
         route_path=route_path,
         url_path=request.url.path,
         path_params=dict(request.path_params),
@@ -65,9 +70,19 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
         label=principal.label,
         status=status_code,
     )
-    if entry is not None:
-        log: AccessLog = request.app.state.access_log
-        log.append(entry)
+    if entry is None:
+        return
+    log: AccessLogWriter = request.app.state.access_log
+    log.add(entry)
+    if route_path == "/api/v1/live" and principal.partner and status_code < 400:
+        # /live answers with the devices shared with the caller too: each owner sees that read.
+        grants: GrantLog = request.app.state.grants
+        try:
+            owners = {g.owner for g in grants.active() if g.grantee == principal.partner}
+        except GrantLogError:
+            owners = set()
+        for shared in grantee_entries(entry, owners):
+            log.add(shared)
 
 
 def _sync_expired(app: FastAPI) -> None:
@@ -89,15 +104,26 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         app.state.grants = GrantLog(app.state.control_db)
         expiry = ConsentExpiry(app.state.grants, lambda _expired: _sync_expired(app))
         expiry.start()
-        app.state.access_log = AccessLog(
-            settings.access_log_file, max_bytes=settings.access_log_max_bytes
-        )
         app.state.influx = AsyncInfluxClient(
             settings.influx_url, settings.influx_db, **settings.influx_login("reader")
         )
+        # Issue 17: the access log in the control-plane database, written off the request path.
+        app.state.access_log = AccessLogWriter(app.state.control_db)
+        app.state.access_log.start()
+        app.state.exports = ExportSlots(settings.api_exports_per_partner)
+        closing = asyncio.create_task(
+            close_months_loop(
+                app.state.influx,
+                lambda: app.state.registry,
+                settings.grace_factor,
+                app.state.control_db,
+            )
+        )
         yield
         expiry.stop()
+        closing.cancel()
         await app.state.influx.aclose()
+        app.state.access_log.close()  # writes what is queued: a clean stop loses no entry
 
     # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
     # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI
@@ -126,6 +152,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(data.router)
     app.include_router(registry_routes.router)
     app.include_router(registry_network.router)
+    app.include_router(erasure.router)  # issue 17
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

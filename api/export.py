@@ -2,8 +2,13 @@
 
 Why pages and not one query: a 30-day window of 100 devices is millions of rows, and InfluxDB
 1.x answers a query with one JSON document held whole on both sides. So the window is walked
-in time chunks, and each chunk in pages of `PAGE_ROWS` rows (LIMIT/OFFSET): memory is bounded
-by one page whatever the window. Every value (partner, device, times, limit, offset) is a bound
+in time chunks, and each chunk in pages of `PAGE_ROWS` rows: memory is bounded by one page
+whatever the window. A page starts where the last one ended (a time cursor, `time >= $start`),
+not at an OFFSET, which InfluxDB 1.x answers by reading and discarding every row before it (the
+cost of page k grows with k). Rows of one time may straddle a page's end, so a full page keeps
+back the rows of its last time and the next page starts at that time; only a single time with
+more than a page of rows (more than `PAGE_ROWS` series at one instant) falls back to OFFSET
+within that instant. Every value (partner, device, times, limit, offset) is a bound
 `$parameter`; the only query text not constant is a metric name checked against the pattern
 the ingest stores (api/telemetry.py) and quoted.
 
@@ -13,10 +18,11 @@ or switch and port), its type (messages) or reason (rejected), field, value.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +38,9 @@ from timeseries.schema import RAW_RP
 FORMATS = ("csv", "ndjson")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 COLUMNS = ("time", "kind", "device", "switch", "port", "type", "reason", "field", "value")
-CHUNK_NS = 6 * 3600 * NS_PER_S
-PAGE_ROWS = 5000
+CHUNK_NS = 24 * 3600 * NS_PER_S
+PAGE_ROWS = 10_000
+"""A page: ~1 MB of InfluxDB's JSON, held once; fewer pages, fewer queries (bench/export.py)."""
 MAX_LIST = 100
 """Most devices or metrics one request may name (each is a term of the query)."""
 
@@ -120,7 +127,8 @@ def export_request(
 
 
 def build_query(req: ExportRequest, kind: Kind) -> tuple[str, dict[str, ParamValue]]:
-    """The page query of one kind; $start/$end/$offset are set per page by the caller."""
+    """The page query of one kind; $start/$end/$offset are set per page by the caller (the
+    offset is 0 but inside one instant holding more than a page of rows)."""
     params: dict[str, ParamValue] = {"partner": req.partner, "limit": PAGE_ROWS}
     where = '"partner" = $partner AND time >= $start AND time < $end'
     if req.devices is not None and kind.per_device:
@@ -148,8 +156,13 @@ def _rows(kind: Kind, columns: Sequence[str], values: list[list[Any]]) -> list[d
     ]
     tags = [(i, c) for i, c in enumerate(columns) if c in kind.tags]
     out = []
+    stamps: dict[int, str] = {}  # a page holds many rows of one time: format each time once
     for row in values:
-        base: dict[str, Any] = {"time": format_rfc3339(int(row[0])), "kind": kind.name}
+        at = int(row[0])
+        stamp = stamps.get(at)
+        if stamp is None:
+            stamp = stamps[at] = format_rfc3339(at)
+        base: dict[str, Any] = {"time": stamp, "kind": kind.name}
         for i, c in tags:
             base[c] = row[i]
         for i, c in fields:
@@ -172,36 +185,129 @@ def header(fmt: str) -> bytes:
 
 
 async def stream_rows(
-    influx: AsyncInfluxClient, req: ExportRequest
+    influx: AsyncInfluxClient, req: ExportRequest, page_rows: int = PAGE_ROWS
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Rows page by page: per kind, per time chunk, per LIMIT/OFFSET page."""
+    """Rows page by page: per kind, per time chunk, per page from a time cursor."""
     for name in req.kinds:
         kind = KINDS[name]
         query, base = build_query(req, kind)
+        base["limit"] = page_rows
         lo = req.start_ns
         while lo < req.end_ns:
             hi = min(lo + CHUNK_NS, req.end_ns)
-            offset = 0
-            while True:
-                params = {**base, "start": lo, "end": hi, "offset": offset}
-                results = await influx.query(query, params)
-                series = results[0] if results else []
-                count = 0
-                for s in series:
-                    count += len(s.values)
-                    rows = _rows(kind, s.columns, s.values)
-                    if rows:
-                        yield rows
-                if count < PAGE_ROWS:
-                    break
-                offset += PAGE_ROWS
+            async for rows in _chunk_rows(influx, kind, query, base, lo, hi):
+                yield rows
             lo = hi
 
 
-async def stream_export(influx: AsyncInfluxClient, req: ExportRequest) -> AsyncIterator[bytes]:
-    """The encoded export: the CSV header first, then one chunk per page."""
-    first = header(req.fmt)
-    if first:
-        yield first
-    async for rows in stream_rows(influx, req):
-        yield encode(req.fmt, rows)
+async def _chunk_rows(
+    influx: AsyncInfluxClient,
+    kind: Kind,
+    query: str,
+    base: dict[str, ParamValue],
+    lo: int,
+    hi: int,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    cursor = lo
+    while cursor < hi:
+        values, columns = await _page(influx, query, {**base, "start": cursor, "end": hi})
+        if len(values) < int(base["limit"]):
+            if values:
+                yield await _rows_off_loop(kind, columns, values)
+            return
+        last = int(values[-1][0])
+        if int(values[0][0]) == last:
+            # One instant fills the page: page through that instant alone by offset.
+            async for rows in _instant_rows(influx, kind, query, base, last):
+                yield rows
+            cursor = last + 1
+            continue
+        keep = [row for row in values if int(row[0]) < last]
+        yield await _rows_off_loop(kind, columns, keep)
+        cursor = last  # the rows at `last` come again, whole, at the top of the next page
+
+
+async def _instant_rows(
+    influx: AsyncInfluxClient, kind: Kind, query: str, base: dict[str, ParamValue], at: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    offset = 0
+    while True:
+        params = {**base, "start": at, "end": at + 1, "offset": offset}
+        values, columns = await _page(influx, query, params)
+        if values:
+            yield await _rows_off_loop(kind, columns, values)
+        if len(values) < int(base["limit"]):
+            return
+        offset += int(base["limit"])
+
+
+async def _rows_off_loop(
+    kind: Kind, columns: Sequence[str], values: list[list[Any]]
+) -> list[dict[str, Any]]:
+    """A page's rows built in a worker thread: tens of milliseconds of Python that would
+    otherwise hold the event loop, and every other request of this process, while it runs."""
+    return await asyncio.to_thread(_rows, kind, columns, values)
+
+
+async def _page(
+    influx: AsyncInfluxClient, query: str, params: dict[str, ParamValue]
+) -> tuple[list[list[Any]], list[str]]:
+    """One page's rows in time order (one series: no GROUP BY) and their columns."""
+    results = await influx.query(query, {"offset": 0, **params})
+    series = results[0] if results else []
+    if not series:
+        return [], []
+    (only,) = series
+    return only.values, only.columns
+
+
+class ExportSlots:
+    """How many exports each partner runs at once on this process, bounded: each one is an
+    InfluxDB reader for as long as it streams, so a partner starting many would starve others."""
+
+    def __init__(self, per_partner: int) -> None:
+        self.per_partner = per_partner
+        self._running: dict[str, int] = {}
+
+    def take(self, partner: str) -> Callable[[], None] | None:
+        """A slot for one more export of `partner` — the function that gives it back, once
+        however often it is called — or None when all are in use. No await between the check
+        and the count (one event loop): two requests cannot both pass."""
+        if self._running.get(partner, 0) >= self.per_partner:
+            return None
+        self._running[partner] = self._running.get(partner, 0) + 1
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            if not given_back:
+                given_back = True
+                self._give_back(partner)
+
+        return give_back
+
+    def running(self, partner: str) -> int:
+        return self._running.get(partner, 0)
+
+    def _give_back(self, partner: str) -> None:
+        left = self._running.get(partner, 0) - 1
+        if left > 0:
+            self._running[partner] = left
+        else:
+            self._running.pop(partner, None)
+
+
+async def stream_export(
+    influx: AsyncInfluxClient, req: ExportRequest, done: Callable[[], None] | None = None
+) -> AsyncIterator[bytes]:
+    """The encoded export: the CSV header first, then one chunk per page. `done` is called
+    when the stream ends however it ends (finished, failed, or the client went away)."""
+    try:
+        first = header(req.fmt)
+        if first:
+            yield first
+        async for rows in stream_rows(influx, req):
+            yield await asyncio.to_thread(encode, req.fmt, rows)  # off the loop, as the rows
+    finally:
+        if done is not None:
+            done()

@@ -9,6 +9,9 @@ it, the latency of another API call (one device's 24 h telemetry) while the expo
 idle, and that call's p50/p95 with the access log on vs off, calls interleaved so both see
 the same machine.
 
+First, in-process, the former OFFSET paging against the time cursor on the same data
+(bench/export_paging.py: the before/after of the paging in one run).
+
 Run: .venv/bin/python bench/export.py [--days 30] [--devices 100] [--rounds 200]
 """
 
@@ -22,6 +25,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
+import asyncio
 import os
 import statistics
 import tempfile
@@ -32,6 +36,9 @@ import httpx
 
 from access.store import control_plane
 from access.tokens import PARTNER, TokenStore
+from bench.export_paging import compare
+from controlplane.access_log import count
+from controlplane.db import make_engine, safe_url
 from core.processes import Child, free_port
 from core.settings import Settings
 from domain.timestamps import NS_PER_S, format_rfc3339
@@ -106,6 +113,7 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--paging-days", type=int, default=5, help="window of the paging comparison")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="mainport-bench-export-"))
@@ -122,6 +130,11 @@ def main() -> int:
         points = load(client, start_ns, end_ns, args.devices)
         load_s = time.perf_counter() - t0
         print(f"loaded {points:,} points in {load_s:.0f} s ({points / load_s:,.0f} points/s)")
+        # Before/after in this run: the former OFFSET paging vs the time cursor, in-process.
+        paging_days = min(args.days, args.paging_days)
+        asyncio.run(
+            compare(cfg.url, "mainport", PARTNER_ID, end_ns - paging_days * 86_400 * S, end_ns)
+        )
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAINPORT_")}
         env.update(
@@ -224,11 +237,9 @@ def main() -> int:
                 f"access log off: p50 {pct(off_s, 50):.2f} ms, p95 {pct(off_s, 95):.2f} ms "
                 f"(on/off p95 x{pct(on_s, 95) / pct(off_s, 95):.3f}, {args.rounds} calls each)"
             )
-            log_file = settings.access_log_file
-            print(
-                f"access log: {log_file.stat().st_size:,} bytes after "
-                f"{sum(1 for _ in log_file.open())} entries"
-            )
+            engine = make_engine(settings.database)
+            print(f"access log: {count(engine):,} entries in {safe_url(settings.database)}")
+            engine.dispose()
     finally:
         for child in reversed(children):
             child.stop()

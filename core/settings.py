@@ -209,12 +209,15 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         True,
         description="Log every read of a partner's data through the API (who, what, when) to "
-        "<data dir>/access/access.jsonl. Off only to measure what it costs (bench/export.py).",
+        "the control-plane database, in batches every half second. Off only to measure what it "
+        "costs (bench/export.py).",
     )
-    access_log_max_bytes: int = Field(
-        10_000_000,
-        ge=10_000,
-        description="Size at which the access log is rotated (five older files kept).",
+    api_exports_per_partner: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Exports one partner may run at once on one API process; one more is "
+        "answered 429 (each export is an InfluxDB reader for as long as it streams).",
     )
     api_max_body_bytes: int = Field(
         64 * 1024,
@@ -533,11 +536,6 @@ class Settings(BaseSettings):
         """SPEC: the partners file governs the registry only when MAINPORT_PARTNERS_FILE is set
         explicitly; by default the database does and the file only seeds an empty one."""
         return "file" if "partners_file" in self.model_fields_set else "database"
-
-    @property
-    def access_log_file(self) -> Path:
-        """Who read which partner's data through the API (api/access_log.py)."""
-        return self.data_dir / "access" / "access.jsonl"
 
     @property
     def grants_file(self) -> Path:

@@ -4,17 +4,23 @@ SIGTERM/SIGINT (derive/deriver.py does the work)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
+from controlplane.db import open_database
 from core.outage import Outage
 from core.processes import stop_on_signals
 from core.settings import Settings
 from derive.deriver import Deriver
+from derive.erasure_job import ErasingDeriver
+from derive.retention import run_retention
 from domain.registry import load_registry
 from timeseries.client import InfluxClient, StoreError
 from timeseries.schema import ensure_schema
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 3600.0
+"""Retention rounds: hourly; a point outlives its partner's retention by an hour at most."""
 
 
 def run_deriver(settings: Settings, rebuild: bool = False) -> int:
@@ -34,11 +40,15 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
         except StoreError as exc:
             waiting.failed(exc, "trying again every 2 s")
             stop.wait(2.0)
-    deriver = Deriver(
+    deriver = ErasingDeriver(  # issue 17: a Deriver that also carries out erasures
         client,
         load_registry(settings.partners_file),
         grace_factor=settings.grace_factor,
         lag_s=settings.derive_lag_s,
+        control_db=open_database(settings.database),
+        data_dir=settings.data_dir,
+        dead_letter_dir=settings.dead_letter_dir,
+        spool_dir=settings.spool_dir,
     )
     if rebuild:
         started = time.monotonic()
@@ -48,10 +58,39 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
             count,
             time.monotonic() - started,
         )
+    retention = _start_retention(settings, deriver, stop)  # issue 17: retention per partner
     log.info("deriver started (cursor lag %.0f s)", settings.derive_lag_s)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     beat = settings.data_dir / "derive.alive"
     deriver.run(stop, poll_s=settings.derive_poll_s, heartbeat=beat)
+    retention.join()
     client.close()
+    deriver.control_db.dispose()
     log.info("deriver stopped")
     return 0
+
+
+def _start_retention(
+    settings: Settings, deriver: Deriver, stop: threading.Event
+) -> threading.Thread:
+    """Retention per partner in a thread of its own, with its own InfluxDB client (a DELETE
+    may take a while; the deriver's steps do not wait for it)."""
+    login = settings.influx_login("deriver")
+    login["timeout_s"] = max(login["timeout_s"], 300.0)
+
+    def run() -> None:
+        client = InfluxClient(settings.influx_url, settings.influx_db, **login)
+        try:
+            run_retention(
+                client,
+                lambda: deriver.registry,
+                stop,
+                every_s=RETENTION_EVERY_S,
+                now_ns=time.time_ns,
+            )
+        finally:
+            client.close()
+
+    thread = threading.Thread(target=run, name="retention", daemon=True)
+    thread.start()
+    return thread

@@ -18,6 +18,7 @@ from mainport.cli_common import (
 )
 from mainport.cli_data import export
 from mainport.cli_entities import maintenance_app, partner_app, port_app
+from mainport.cli_erase import erase_app
 from mainport.cli_registry import audit, registry_app
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.add_typer(partner_app, name="partner")
 app.add_typer(port_app, name="port")
 app.add_typer(maintenance_app, name="maintenance")
 app.command()(audit)
+app.add_typer(erase_app, name="erase")  # issue 17
 
 
 @app.command()

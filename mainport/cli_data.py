@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from api.access_log import AccessLog
 from api.export import ExportRequest, export_request, stream_export
 from api.params import BadParameter, parse_window
-from api.routes.data import log_time
+from controlplane.access_log import insert_entries
+from controlplane.audit import cli_actor
+from controlplane.db import open_database
 from core.settings import Settings
 from mainport.cli_common import fail, load_partners, load_settings
 from timeseries.client import AsyncInfluxClient
@@ -41,21 +42,24 @@ def export(
     except BadParameter as exc:
         raise fail(str(exc)) from None
     if settings.access_log:
-        AccessLog(settings.access_log_file, max_bytes=settings.access_log_max_bytes).append(
-            {
-                "time": log_time(time.time_ns()),
-                "partner": partner,
-                "token_id": "cli",
-                "label": f"mainport export (local user {getpass.getuser()})",
-                "role": "operator",
-                "reader_partner": None,
-                "endpoint": "mainport export",
-                "path": "",
-                "device": device,
-                "params": {"start": start, "end": end, "format": fmt, "kind": kind or ""},
-                "status": 200,
-            }
-        )
+        engine = open_database(settings.database)
+        entry = {
+            "at": datetime.now(UTC),
+            "partner": partner,
+            "token_id": "cli",
+            "label": f"mainport export ({cli_actor()})",
+            "role": "operator",
+            "reader_partner": None,
+            "endpoint": "mainport export",
+            "path": "",
+            "device": device,
+            "params": {"start": start, "end": end, "format": fmt, "kind": kind or ""},
+            "status": 200,
+        }
+        try:
+            insert_entries(engine, [entry])
+        finally:
+            engine.dispose()
     asyncio.run(_write(settings, req))
 
 

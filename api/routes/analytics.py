@@ -15,7 +15,6 @@ from api.analytics import (
     PartnerUptime,
     PartnerUsage,
     SubjectUptime,
-    monthly_report,
     partner_uptime,
     partner_usage,
 )
@@ -33,6 +32,8 @@ from api.analytics_models import (
     UsageOut,
 )
 from api.analytics_store import rejected_rows
+from api.closed_months import report_rows
+from api.control_db import ControlDbDep
 from api.deps import CurrentPrincipal, InfluxDep, PartnerId, RegistryDep, SettingsDep
 from api.params import BadParameter, parse_window
 from domain.registry import Partner, Registry
@@ -148,13 +149,15 @@ async def report(
     influx: InfluxDep,
     registry: RegistryDep,
     settings: SettingsDep,
+    control_db: ControlDbDep,
     month: Annotated[
         str, Query(max_length=7, description="YYYY-MM (UTC calendar month)", examples=["2026-11"])
     ],
     accept: Annotated[str | None, Header()] = None,
 ) -> list[ReportRowOut] | Response:
     """One row per partner (a partner token: its own row) for a calendar month; CSV with
-    `Accept: text/csv`. A month still running is reported up to now."""
+    `Accept: text/csv`. A month still running is reported up to now; a closed one (a day after
+    its end) as its figures were frozen then, whatever raw data expired or was erased since."""
     match = MONTH.fullmatch(month)
     if match is None:
         raise HTTPException(
@@ -172,26 +175,10 @@ async def report(
             "the earliest month a report covers",
         )
     partners = [p for p in registry.partners if principal.may_see(p.id)]
-    start_ns, _, rows = await monthly_report(
-        influx, registry, partners, year_month, now, settings.grace_factor
+    # Issue 17: a closed month's figures as frozen when it closed (api/closed_months.py).
+    out = await report_rows(
+        influx, registry, partners, year_month, now, settings.grace_factor, control_db
     )
-    out = [
-        ReportRowOut(
-            partner=r.partner.id,
-            name=r.partner.name,
-            uptime_pct=r.uptime.uptime_pct,
-            link_uptime_pct=r.uptime.link_uptime_pct,
-            incidents=sum(i.start_ns >= start_ns for i in r.uptime.incidents),
-            messages=r.usage.messages,
-            mqtt_bytes=r.usage.mqtt_bytes,
-            rejected=r.usage.rejected,
-            bytes_in=r.usage.bytes_in,
-            bytes_out=r.usage.bytes_out,
-            p95_in_bps=r.usage.p95_in.bps,
-            p95_out_bps=r.usage.p95_out.bps,
-        )
-        for r in rows
-    ]
     if accept and "text/csv" in accept:
         return Response(_csv(out), media_type="text/csv; charset=utf-8")
     return out

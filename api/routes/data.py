@@ -7,6 +7,8 @@ devices shared with it (and nothing else: 403 for another kind or device).
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
@@ -16,10 +18,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from access.grants import GrantLog, GrantLogError
-from api.access_log import AccessLog
 from api.deps import CurrentPrincipal, GrantLogDep, InfluxDep, PartnerId, RegistryDep, SettingsDep
-from api.export import MEDIA_TYPES, SHARED_KINDS, export_request, stream_export
+from api.export import MEDIA_TYPES, SHARED_KINDS, ExportSlots, export_request, stream_export
 from api.params import BadParameter, parse_window
+from controlplane import access_log as access_log_store
+from controlplane.access_log import AccessLogWriter
 from domain.grants import valid_now
 from domain.registry import SLUG_PATTERN, Registry
 from domain.timestamps import parse_rfc3339
@@ -36,6 +39,7 @@ ListQuery = Annotated[str | None, Query(max_length=6500)]
 )
 async def export(
     partner_id: Annotated[str, Path(pattern=SLUG_PATTERN, description="Partner id (slug)")],
+    request: Request,
     principal: CurrentPrincipal,
     registry: RegistryDep,
     grants: GrantLogDep,
@@ -82,11 +86,30 @@ async def export(
         devices = req.devices or tuple(sorted(shared))
         req = replace(req, kinds=SHARED_KINDS, devices=devices)
     name = f"{partner_id}-{log_time(req.start_ns)[:10]}-{log_time(req.end_ns)[:10]}.{req.fmt}"
+    slots: ExportSlots = request.app.state.exports
+    release = slots.take(partner_id)
+    if release is None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"{slots.per_partner} exports of {partner_id!r} are running; "
+            "retry when one has finished",
+            headers={"Retry-After": "10"},
+        )
     return StreamingResponse(
-        stream_export(influx, req),
+        _released_when_gone(stream_export(influx, req, done=release), release),
         media_type=MEDIA_TYPES[req.fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+def _released_when_gone(
+    body: AsyncIterator[bytes], release: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """The slot goes back when the stream ends (its `finally`) and also when the stream is
+    dropped without ever being started (a client gone before the first byte: a generator that
+    never ran has no `finally` to run)."""
+    weakref.finalize(body, release)
+    return body
 
 
 def _shared_devices(
@@ -145,12 +168,13 @@ def access_log(
 ) -> AccessLogPage:
     """Who read this partner's data through the API, newest first, `limit` per page."""
     try:
-        lo = log_time(parse_rfc3339(start)) if start is not None else None
-        hi = log_time(parse_rfc3339(end)) if end is not None else None
+        lo = _moment(parse_rfc3339(start)) if start is not None else None
+        hi = _moment(parse_rfc3339(end)) if end is not None else None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"start/end: {exc}") from None
-    log: AccessLog = request.app.state.access_log
-    entries, more = log.page(partner_id, lo, hi, offset, limit)
+    writer: AccessLogWriter = request.app.state.access_log
+    writer.flush()  # this process's reads so far are in the answer; other hosts' within 0.5 s
+    rows, more = access_log_store.page(writer.engine, partner_id, lo, hi, offset, limit)
     reader = settings.influx_user("reader")
     direct = [
         DirectReaderOut(
@@ -161,13 +185,20 @@ def access_log(
     ]
     return AccessLogPage(
         partner=partner_id,
-        entries=[AccessEntry(**e) for e in entries],
-        next_offset=offset + len(entries) if more else None,
+        entries=[AccessEntry(time=_text(r.pop("at")), **r) for r in rows],
+        next_offset=offset + len(rows) if more else None,
         direct_readers=direct,
     )
 
 
-def log_time(ns: int) -> str:
+def _moment(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, UTC)
+
+
+def _text(moment: datetime) -> str:
     """Fixed-width RFC 3339 (µs): entries compare as text."""
-    moment = datetime.fromtimestamp(ns / 1e9, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def log_time(ns: int) -> str:
+    return _text(datetime.fromtimestamp(ns / 1e9, UTC))

@@ -12,18 +12,21 @@ list of its grants shows what each grantee read of the shared device (api/access
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from access.broker import sync_broker
-from api.access_log import AccessLog
 from api.deps import CurrentPrincipal, GrantLogDep, PartnerId, RegistryDep, SettingsDep
 from api.guards import AttemptLimiter
 from api.models import GrantReads, GrantRequest, GrantResult, GrantView
+from controlplane import access_log as access_log_store
+from controlplane.access_log import AccessLogWriter
 from core.settings import Settings
 from domain.grants import GRANT_ID_PATTERN, AlreadyRevoked, Grant, GrantError, UnknownGrant
 from domain.registry import Registry
+from domain.timestamps import format_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -52,30 +55,26 @@ def view(grant: Grant, reads: GrantReads | None = None) -> GrantView:
     )
 
 
-def grantee_reads(log: AccessLog, given: list[Grant]) -> dict[str, GrantReads]:
-    """Per grant, the grantee's successful reads of the shared device since it was given: one
-    pass over the access log, newest first, stopping at the oldest grant's start."""
+def _ns(at: datetime) -> int:
+    return int(at.timestamp()) * 1_000_000_000 + at.microsecond * 1000
+
+
+def grantee_reads(request: Request, given: list[Grant]) -> dict[str, GrantReads]:
+    """Per active grant, the grantee's answered reads of the shared device since it was given
+    (the access log in the control-plane database; this process's queue written first)."""
     if not given:
         return {}
-    counts = {g.id: 0 for g in given}
-    last: dict[str, str] = {}
-    by_key: dict[tuple[object, object, object], Grant] = {
-        (g.owner, g.grantee, g.device): g for g in given
-    }
-    oldest = min(g.granted_at[:19] for g in given)  # to the second: the log's time is µs
-    for entry in log.newest_first():
-        at = str(entry.get("time", ""))
-        if at[:19] < oldest:
-            break
-        if entry.get("role") != "grantee":
-            continue
-        key = (entry.get("partner"), entry.get("reader_partner"), entry.get("device"))
-        grant = by_key.get(key)
-        if grant is None or at[:19] < grant.granted_at[:19]:
-            continue
-        counts[grant.id] += 1
-        last.setdefault(grant.id, at)
-    return {gid: GrantReads(count=n, last=last.get(gid)) for gid, n in counts.items()}
+    writer: AccessLogWriter = request.app.state.access_log
+    writer.flush()
+    out: dict[str, GrantReads] = {}
+    for g in given:
+        since = datetime.fromisoformat(g.granted_at.replace("Z", "+00:00"))
+        n, last = access_log_store.grantee_reads(
+            request.app.state.control_db, g.owner, g.grantee, g.device, since
+        )
+        shown = None if last is None else format_rfc3339(_ns(last))
+        out[g.id] = GrantReads(count=n, last=shown)
+    return out
 
 
 @router.get("/grants", response_model=list[GrantView])
@@ -102,7 +101,7 @@ def list_partner_grants(
     end date; on the active ones it gave, the grantee's reads of the device (`reads`)."""
     shown = [g for g in grants.grants() if (include_revoked or g.active) and g.concerns(partner_id)]
     given = [g for g in shown if g.active and g.owner == partner_id]
-    reads = grantee_reads(request.app.state.access_log, given)
+    reads = grantee_reads(request, given)
     return [view(g, reads.get(g.id)) for g in shown]
 
 

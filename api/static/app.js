@@ -7,6 +7,7 @@ import { AuditPage } from "./audit.js";
 import { DASH, bytes, count, el, statusBadge } from "./format.js";
 import { Overview } from "./overview.js";
 import { PartnerPage } from "./partner.js";
+import { AccessLogPage } from "./access_log.js";
 import { RegistryPage } from "./registry.js";
 import { SwitchesTable } from "./switches.js";
 
@@ -17,7 +18,7 @@ const FIGURES_MS = 30000;
 const $ = (id) => document.getElementById(id);
 const views = {
   signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view"),
-  registry: $("registry-view"), audit: $("audit-view"),
+  registry: $("registry-view"), audit: $("audit-view"), access: $("access-view"),
 };
 const errorBox = $("error");
 
@@ -38,6 +39,7 @@ const partnerPage = new PartnerPage(views.partner, { onError: showError });
 const switches = new SwitchesTable($("switches-section"), $("switches"));
 const registryPage = new RegistryPage(views.registry, { onError: showError });
 const auditPage = new AuditPage(views.audit, { onError: showError });
+const accessLog = new AccessLogPage(views.access, { onError: showError });
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
@@ -60,6 +62,16 @@ function route() {
     $("token").focus();
     return;
   }
+  const access = location.hash.match(/^#\/partners\/([a-z0-9-]+)\/access-log$/);
+  if (access) {
+    partnerPage.hide();
+    registryPage.hide();
+    show("access");
+    accessLog.show(decodeURIComponent(access[1]));
+    document.title = `Mainport — who read ${access[1]}'s data`;
+    return;
+  }
+  accessLog.hide();
   const match = location.hash.match(/^#\/partners\/([a-z0-9-]+)$/);
   const registryMatch = location.hash.match(/^#\/registry(?:\/([a-z0-9-]+))?$/);
   if (!registryMatch) registryPage.hide();

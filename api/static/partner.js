@@ -93,6 +93,7 @@ export class PartnerPage {
       el("p", {}, el("a", { href: "#/" }, "← Network overview")),
       el("div", { className: "section-head" }, title, el("label", { className: "hint" }, "Window ", windowSelect), refresh),
       el("p", { className: "hint", id: "window-hint" }, `Times in ${zoneName}. Live device states; figures refresh every 30 s.`),
+      el("p", {}, el("a", { href: `#/partners/${encodeURIComponent(id)}/access-log`, id: "access-log-link" }, "Who read this data (access log)")),
       el("section", { className: "panel", attrs: { "aria-label": "Summary" } }, this.summary),
       el("section", { className: "panel", attrs: { "aria-labelledby": "devices-title" } },
         el("h2", { id: "devices-title" }, "Devices"),

@@ -9,11 +9,11 @@ import csv
 import io
 import json
 import re
-import stat
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -23,7 +23,7 @@ from api.app import create_app
 from core.settings import Settings
 from domain.registry import Registry
 from domain.timestamps import format_rfc3339
-from tests.conftest import PARTNERS_FILE, control_engine
+from tests.conftest import PARTNERS_FILE, control_engine, wait_for
 from tests.integration.access_common import A, B, C, Site, api_site, bearer
 from tests.integration.conftest import Influx
 
@@ -214,12 +214,22 @@ def test_the_cli_writes_the_same_export_to_stdout(site: Site) -> None:
     assert _ndjson(result.stdout) == api
 
 
-def _partner_get_routes() -> list[tuple[str, dict[str, Any]]]:
+NO_PARTNER_DATA = {
+    "/healthz",
+    "/readyz",
+    "/metrics",  # the process's own counters
+    "/api/v1/metrics",
+    "/api/v1/network/switches",  # operator only: switches' reachability, no partner's traffic
+}
+"""GET routes that answer with no partner's data; every other GET must be logged."""
+
+
+def _data_get_routes() -> list[tuple[str, dict[str, Any]]]:
     spec: dict[str, Any] = create_app(Settings(partners_file=PARTNERS_FILE)).openapi()
     return [
         (path, ops["get"])
         for path, ops in spec["paths"].items()
-        if path.startswith("/api/v1/partners/{partner_id}") and "get" in ops
+        if "get" in ops and path not in NO_PARTNER_DATA
     ]
 
 
@@ -243,31 +253,53 @@ def _call(site: Site, who: str, path: str, op: dict[str, Any]) -> httpx.Response
     return httpx.get(url, params=query, headers=bearer(site.tokens[who]), timeout=60)
 
 
-def test_every_partner_route_writes_an_access_log_entry(site: Site) -> None:
-    routes = _partner_get_routes()
-    assert {p.rsplit("/", 1)[-1] for p, _ in routes} >= {"export", "access-log", "telemetry"}
-    for who in ("operator", A):
-        for path, op in routes:
-            answer = _call(site, who, path, op)
-            assert answer.status_code == 200, (who, path, answer.text)
+def _log(site: Site, partner: str, who: str) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     offset: int | None = 0
     while offset is not None:
-        page = site.get(f"/api/v1/partners/{A}/access-log", A, offset=str(offset), limit="7")
+        page = site.get(
+            f"/api/v1/partners/{partner}/access-log", who, offset=str(offset), limit="7"
+        )
         assert page.status_code == 200, page.text
         entries += page.json()["entries"]
         offset = page.json()["next_offset"]
+    return entries
+
+
+def test_every_route_with_partner_data_writes_an_access_log_entry(site: Site) -> None:
+    routes = _data_get_routes()
+    assert {p.rsplit("/", 1)[-1] for p, _ in routes} >= {"export", "access-log", "telemetry"}
+    assert {"/api/v1/report", "/api/v1/live", "/api/v1/partners"} <= {p for p, _ in routes}
+    for who in ("operator", A, B):
+        for path, op in routes:
+            answer = _call(site, who, path, op)
+            if who != B:
+                assert answer.status_code == 200, (who, path, answer.text)
+    entries = _log(site, A, A)
     seen = {(e["role"], e["endpoint"]) for e in entries}
     for path, _ in routes:
         assert ("operator", path) in seen, path
-        assert ("partner", path) in seen, path
+        if path.startswith("/api/v1/partners/{partner_id}"):
+            assert ("partner", path) in seen, path
+            # The grantee: let through (its shared device's telemetry, its export) or refused.
+            assert {e["role"] for e in entries if e["endpoint"] == path} & {
+                "grantee",
+                "other partner",
+            }, path
+    own = {e["endpoint"] for e in entries if e["role"] == "partner"}
+    assert {"/api/v1/report", "/api/v1/live", "/api/v1/partners", "/api/v1/platform"} <= own
+    shared = {e["endpoint"] for e in entries if e["role"] == "grantee"}
+    assert {
+        "/api/v1/partners/{partner_id}/devices/{device_id}/telemetry",
+        "/api/v1/partners/{partner_id}/export",
+        "/api/v1/live",  # B's live view holds A's shared device
+    } <= shared
     assert [e["time"] for e in entries] == sorted((e["time"] for e in entries), reverse=True)
     export_entry = next(e for e in entries if e["endpoint"].endswith("/export"))
     assert export_entry["params"]["start"] == START
     operator = next(e for e in entries if e["role"] == "operator")
     assert operator["token_id"] and operator["reader_partner"] is None
-    log_file = site.data_dir / "access" / "access.jsonl"
-    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    assert not (site.data_dir / "access").exists()  # in the database, no file beside it
 
 
 def test_a_grantee_read_is_logged_as_such_and_others_cannot_read_the_log(site: Site) -> None:
@@ -287,4 +319,38 @@ def test_a_grantee_read_is_logged_as_such_and_others_cannot_read_the_log(site: S
         "partner",
         C,
         "/api/v1/partners/{partner_id}/access-log",
+    )
+
+
+def _held_export(site: Site, partner: str) -> socket.socket:
+    """An export request whose answer is left unread: a raw socket with a tiny receive buffer,
+    so the stream cannot finish into the sockets' buffers and stays an InfluxDB reader."""
+    host, port = site.api.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    query = urlencode({"start": START, "end": END, "format": "ndjson"})
+    sock.sendall(
+        f"GET /api/v1/partners/{partner}/export?{query} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {site.tokens[partner]}\r\n\r\n".encode()
+    )
+    assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+def test_a_partner_running_too_many_exports_is_answered_429(site: Site) -> None:
+    """Two exports held open; the third of the same partner is refused with a message, another
+    partner's is not; once the held ones are closed, the partner may export again."""
+    held = [_held_export(site, A) for _ in range(2)]
+    try:
+        refused = _export(site, A, format="ndjson", kind="status")
+        assert refused.status_code == 429
+        assert "exports of" in refused.json()["detail"]
+        assert _export(site, C, partner=C, kind="status").status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for(
+        lambda: _export(site, A, format="ndjson", kind="status").status_code == 200,
+        what="a slot given back when the held exports were closed",
     )

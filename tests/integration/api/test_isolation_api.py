@@ -91,6 +91,7 @@ def _defaults(grant_id: str) -> dict[str, str]:
         "partner_id": A,
         "device_id": SHARED,
         "grant_id": grant_id,
+        "request_id": "er-000000000000",  # an erasure request (none such: 404 past the checks)
         "metric": "pm25",
         "grantee": B,
         "devices": SHARED,

@@ -20,10 +20,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Page
 
 from access.tokens import OPERATOR, PARTNER, TokenStore
-from controlplane.db import open_database
 from controlplane.registry_store import prepare_registry
 from core.processes import Child, free_port
-from tests.conftest import PARTNERS_FILE, REPO, wait_for
+from tests.conftest import PARTNERS_FILE, REPO, control_engine, wait_for
 from tests.integration.conftest import Broker, Influx, stack_env
 from tests.integration.dashboard.dashboard_support import Console
 from timeseries.schema import ensure_schema
@@ -67,14 +66,11 @@ def registry_stack(root: Path, broker: Broker, influxd: Influx) -> Iterator[Regi
     ensure_schema(influx, "400d")
     data_dir = root / "var"
     data_dir.mkdir()
-    engine = open_database(f"sqlite:///{data_dir / 'mainport.db'}")
-    try:
-        prepare_registry(
-            engine, source="database", partners_file=PARTNERS_FILE, actor="registry pages test"
-        )
-    finally:
-        engine.dispose()
-    tokens = TokenStore(data_dir / "secrets" / "api-tokens.json")
+    engine = control_engine(data_dir)
+    prepare_registry(
+        engine, source="database", partners_file=PARTNERS_FILE, actor="registry pages test"
+    )
+    tokens = TokenStore(engine)
     api_port = free_port()
     env = stack_env(
         broker,
