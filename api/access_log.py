@@ -15,7 +15,19 @@ from controlplane.access_log_tables import ALL_PARTNERS
 
 LOGGED_PREFIX = "/api/v1/partners/{partner_id}"
 LOGGED_ROUTES = frozenset(
-    ("/api/v1/report", "/api/v1/partners", "/api/v1/live", "/api/v1/platform", "/api/v1/grants")
+    (
+        "/api/v1/report",
+        "/api/v1/partners",
+        "/api/v1/live",
+        "/api/v1/platform",
+        "/api/v1/grants",
+        # The registry's reads: a partner's devices, ports, maintenance and audit are its data too.
+        "/api/v1/devices",
+        "/api/v1/ports",
+        "/api/v1/maintenance",
+        "/api/v1/audit",
+        "/api/v1/alerts",
+    )
 )
 """Routes without a partner in their path that answer with partners' data: the caller's own
 partner's (a partner token) or every partner's (the operator: partner "*")."""
@@ -40,7 +52,8 @@ def read_entry(
     if route_path.startswith(LOGGED_PREFIX):
         partner = str(path_params.get("partner_id", ""))
     elif route_path in LOGGED_ROUTES:
-        partner = principal.partner or ALL_PARTNERS
+        asked = query.get("partner")  # a listing narrowed to one partner (`?partner=`)
+        partner = principal.partner or (asked[:32] if asked else ALL_PARTNERS)
     else:
         return None
     if principal.is_operator:

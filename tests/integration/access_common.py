@@ -276,19 +276,14 @@ class Site:
         return httpx.get(f"{self.api}{path}", params=params, headers=bearer(self.tokens[who]))
 
 
-def seed_control_plane(data_dir: Path, registry: Registry) -> None:
-    """What `mainport up` does before it starts the API: the file in the data dir's control-plane
-    database (the API's registry routes read it)."""
+def seed_control_plane(data_dir: Path, registry: Registry, url: str | None = None) -> None:
+    """What `mainport up` does before it starts the API: the file in the control-plane database
+    (the data dir's SQLite unless `url`), which the API's registry routes read."""
     from datetime import UTC, datetime
 
-    from controlplane.db import open_database
     from controlplane.registry_store import apply
 
-    engine = open_database(f"sqlite:///{(data_dir / 'mainport.db').resolve()}")
-    try:
-        apply(engine, registry, actor="test", at=datetime.now(UTC))
-    finally:
-        engine.dispose()
+    apply(control_engine(data_dir, url), registry, actor="test", at=datetime.now(UTC))
 
 
 @contextmanager
@@ -318,7 +313,7 @@ def api_site(root: Path, influx_url: str, registry: Registry, **env: str) -> Ite
         PYTHONUNBUFFERED="1",
         **env,
     )
-    seed_control_plane(data_dir, registry)
+    seed_control_plane(data_dir, registry, env.get("MAINPORT_DATABASE_URL"))
     api, base = start_api(child_env, data_dir / "log")
     try:
         yield Site(data_dir, child_env, cfg.host, cfg.port, base, influx, passwords, tokens)

@@ -21,6 +21,7 @@ from controlplane.registry_store import apply
 from core.settings import Settings
 from domain.registry import Registry
 from tests.conftest import PARTNERS_FILE
+from timeseries.client import InfluxClient
 
 T = TypeVar("T")
 A, B = "gemeente-dordrecht", "woonbron"
@@ -62,9 +63,14 @@ def make_api(tmp_path: Path, control_db: str, registry: Registry, **settings: An
 
 
 @pytest.fixture
-def api(tmp_path: Path, control_db: str, registry: Registry) -> Iterator[Api]:
-    """Database source of truth (MAINPORT_PARTNERS_FILE not set): writes allowed."""
-    yield make_api(tmp_path, control_db, registry)
+def api(
+    tmp_path: Path, control_db: str, registry: Registry, influx_db: InfluxClient
+) -> Iterator[Api]:
+    """Database source of truth (MAINPORT_PARTNERS_FILE not set): writes allowed. A real
+    InfluxDB behind it: some writes (an erasure's confirmation) read figures first."""
+    yield make_api(
+        tmp_path, control_db, registry, influx_url=influx_db.url, influx_db=influx_db.db
+    )
 
 
 @pytest.fixture

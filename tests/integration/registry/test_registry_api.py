@@ -55,7 +55,25 @@ async def _grant_add(c: httpx.AsyncClient, h: dict[str, str], ctx: dict[str, Any
     return r
 
 
+async def _erasure_ask(c: httpx.AsyncClient, h: dict[str, str], ctx: dict[str, Any]) -> Any:
+    r = await c.post(
+        f"/api/v1/partners/{A}/erasure-requests",
+        headers=h,
+        json={"device": "aq-spuiboulevard", "reason": "audit test"},
+    )
+    ctx["erasure"] = r.json()["id"]
+    return r
+
+
 CASES: list[tuple[str, str, Call]] = [
+    ("POST", "/api/v1/partners/{partner_id}/erasure-requests", _erasure_ask),
+    (
+        "POST",
+        "/api/v1/partners/{partner_id}/erasure-requests/{request_id}/confirm",
+        lambda c, h, x: c.post(
+            f"/api/v1/partners/{A}/erasure-requests/{x['erasure']}/confirm", headers=h
+        ),
+    ),
     (
         "POST",
         "/api/v1/partners",
