@@ -68,12 +68,11 @@ def load_snapshot(conn: Connection, now: datetime) -> Snapshot:
         key=lambda r: (r.switch, r.port),
         terms=lambda r: PortTerms(r.partner_id, r.capacity_mbps, r.interval_s),
     )
-    history = RegistryHistory(device_timelines, port_timelines)
-
     kinds = {
         (r.partner_id, r.id): r.kind
         for r in conn.execute(select(devices.c.partner_id, devices.c.id, devices.c.kind))
     }
+    history = RegistryHistory(device_timelines, port_timelines, kinds)
     devices_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for (partner, device), timeline in device_timelines.items():
         d_terms = timeline.at(now_ns)
