@@ -18,8 +18,9 @@ from api.access_log import AccessLog, read_entry
 from api.guards import AttemptLimiter, SecurityHeaders
 from api.routes import analytics, data, grants, health, network, partners, platform, telemetry
 from api.routes.data import log_time
+from controlplane.live import LiveRegistry, StaticSource, open_registry
 from core.settings import Settings
-from domain.registry import Registry, load_registry
+from domain.registry import Registry
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
 
 STATIC = Path(__file__).parent / "static"
@@ -60,7 +61,15 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.registry = registry or load_registry(settings.partners_file)
+        # Read per request (api/deps.py): a committed change is in force within
+        # `registry_poll_s`, no restart. A registry given here (tests) never changes.
+        engine = None
+        source: LiveRegistry
+        if registry is not None:
+            source = StaticSource(registry)
+        else:
+            engine, source = open_registry(settings)
+        app.state.registry_source = source
         app.state.tokens = TokenStore(settings.tokens_file)
         app.state.grants = GrantLog(settings.grants_file)
         app.state.access_log = AccessLog(
@@ -71,6 +80,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         )
         yield
         await app.state.influx.aclose()
+        source.stop()
+        if engine is not None:
+            engine.dispose()
 
     # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
     # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import time
 
+from controlplane.live import open_registry
 from core.outage import Outage
 from core.processes import stop_on_signals
 from core.settings import Settings
 from derive.deriver import Deriver
-from domain.registry import load_registry
 from timeseries.client import InfluxClient, StoreError
 from timeseries.schema import ensure_schema
 
@@ -34,9 +34,10 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
         except StoreError as exc:
             waiting.failed(exc, "trying again every 2 s")
             stop.wait(2.0)
+    engine, source = open_registry(settings)  # live: a changed interval needs no rebuild
     deriver = Deriver(
         client,
-        load_registry(settings.partners_file),
+        source,
         grace_factor=settings.grace_factor,
         lag_s=settings.derive_lag_s,
     )
@@ -53,5 +54,7 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
     beat = settings.data_dir / "derive.alive"
     deriver.run(stop, poll_s=settings.derive_poll_s, heartbeat=beat)
     client.close()
+    source.stop()
+    engine.dispose()
     log.info("deriver stopped")
     return 0

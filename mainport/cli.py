@@ -149,9 +149,9 @@ def api() -> None:
 
     setup_logging()
     settings = load_settings()
-    registry = load_partners(settings)
+    load_partners(settings)  # a bad partners file: one clear line, before uvicorn starts
     uvicorn.run(
-        create_app(settings, registry),
+        create_app(settings),  # the live registry (controlplane/live.py)
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

@@ -32,10 +32,28 @@ def load_settings() -> Settings:
 
 
 def load_partners(settings: Settings) -> Registry:
+    """The registry in force now, from the control-plane database (seeded from the partners
+    file when empty, like every process: controlplane/live.py). A partners file that does not
+    parse is reported as before, naming file, line and field."""
+    from controlplane.db import open_database, utcnow
+    from controlplane.live import seed_from_file
+    from controlplane.snapshot import load_snapshot
+
     try:
-        return load_registry(settings.partners_file)
+        if settings.partners_file.exists():
+            load_registry(settings.partners_file)  # its errors, worded for the operator
+        engine = open_database(settings.database)
+        try:
+            seed_from_file(engine, settings)
+            with engine.connect() as conn, conn.begin():
+                registry = load_snapshot(conn, utcnow()).registry
+        finally:
+            engine.dispose()
+        if not registry.partners and not settings.partners_file.exists():
+            load_registry(settings.partners_file)  # no registry anywhere: say which file
     except RegistryError as exc:
         raise fail(str(exc)) from None
+    return registry
 
 
 def setup_logging() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+from sqlalchemy import Engine
 
 from access.broker import (
     INGEST_ACCOUNT,
@@ -29,9 +30,12 @@ from access.broker import (
     RETAIN_ACCOUNT,
     AccountStore,
     account_username,
+    sync_broker,
     write_broker_files,
 )
 from access.grants import GrantLog
+from controlplane.live import LiveRegistry, open_registry
+from controlplane.snapshot import Snapshot
 from core.influx_logins import ensure_logins
 from core.processes import Child, free_port
 from core.settings import Settings
@@ -94,6 +98,8 @@ class Stack:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     influx_watch: tuple[Child, int] | None = None
     influx_watchdog: InfluxWatchdog = field(default_factory=lambda: InfluxWatchdog(0))
+    registry_source: LiveRegistry | None = None
+    registry_engine: Engine | None = None
 
     @property
     def broker_dir(self) -> Path:
@@ -159,6 +165,7 @@ class Stack:
             BrokerConfig(s.mqtt_host, s.mqtt_port, self.broker_dir, tls=tls), log_dir
         )
         self.children.append(Supervised(broker))
+        self._follow_registry()
         tls_note = f", TLS on {tls.port}" if tls else ""
         say(f"broker up on {s.mqtt_host}:{s.mqtt_port}{tls_note} (pid {broker.pid})")
         # InfluxDB with authentication: generated logins on first start (0600 under
@@ -366,7 +373,31 @@ class Stack:
             influxd.start()
             say(f"influxd restarted (pid {influxd.pid})")
 
+    def _follow_registry(self) -> None:
+        """The broker's rights follow the registry (a partner added or retired): this process
+        holds the broker's admin login, so it applies them, within `registry_poll_s` of the
+        commit; the ingest and API need no broker rights beyond their own.
+
+        INTEGRATOR: the seed of an empty database from MAINPORT_PARTNERS_FILE happens in
+        `open_registry` (controlplane/live.py); the store helper's `registry apply` at start
+        belongs before this call."""
+        s = self.settings
+        self.registry_engine, self.registry_source = open_registry(s, start=False)
+
+        def follow(snapshot: Snapshot) -> None:
+            try:
+                sync_broker(s, snapshot.registry)
+            except Exception as exc:  # keep following; the next change tries again
+                say(f"broker rights not updated to registry version {snapshot.version}: {exc}")
+
+        self.registry_source.on_change(follow)
+        self.registry_source.start()
+
     def _stop_all(self) -> None:
+        if self.registry_source is not None:
+            self.registry_source.stop()
+        if self.registry_engine is not None:
+            self.registry_engine.dispose()
         for sup in reversed(self.children):
             if sup.child.running():
                 code = sup.child.stop(timeout_s=15)

@@ -33,7 +33,14 @@ from api.analytics_models import (
     UsageOut,
 )
 from api.analytics_store import rejected_rows
-from api.deps import CurrentPrincipal, InfluxDep, PartnerId, RegistryDep, SettingsDep
+from api.deps import (
+    CurrentPrincipal,
+    HistoryDep,
+    InfluxDep,
+    PartnerId,
+    RegistryDep,
+    SettingsDep,
+)
 from api.params import BadParameter, parse_window
 from domain.registry import Partner, Registry
 from domain.timestamps import format_rfc3339
@@ -74,6 +81,7 @@ async def uptime(
     partner_id: PartnerId,
     influx: InfluxDep,
     registry: RegistryDep,
+    history: HistoryDep,
     settings: SettingsDep,
     start: Start = None,
     end: End = None,
@@ -82,7 +90,14 @@ async def uptime(
     and the platform's own outages are unknown time, left out of both sides."""
     lo, hi, now = _window(start, end, settings.api_max_window_days)
     result = await partner_uptime(
-        influx, registry, _partner(registry, partner_id), lo, hi, now, settings.grace_factor
+        influx,
+        registry,
+        _partner(registry, partner_id),
+        lo,
+        hi,
+        now,
+        settings.grace_factor,
+        history=history,
     )
     return uptime_out(result)
 
@@ -94,6 +109,7 @@ async def usage(
     partner_id: PartnerId,
     influx: InfluxDep,
     registry: RegistryDep,
+    history: HistoryDep,
     settings: SettingsDep,
     start: Start = None,
     end: End = None,
@@ -105,7 +121,7 @@ async def usage(
     port and the partner's 95th percentile bandwidth (SPEC "Usage")."""
     lo, hi, now = _window(start, end, settings.api_max_window_days)
     result = await partner_usage(
-        influx, _partner(registry, partner_id), lo, hi, now, samples=samples
+        influx, _partner(registry, partner_id), lo, hi, now, samples=samples, history=history
     )
     return usage_out(result, samples)
 
@@ -147,6 +163,7 @@ async def report(
     principal: CurrentPrincipal,
     influx: InfluxDep,
     registry: RegistryDep,
+    history: HistoryDep,
     settings: SettingsDep,
     month: Annotated[
         str, Query(max_length=7, description="YYYY-MM (UTC calendar month)", examples=["2026-11"])
@@ -173,7 +190,7 @@ async def report(
         )
     partners = [p for p in registry.partners if principal.may_see(p.id)]
     start_ns, _, rows = await monthly_report(
-        influx, registry, partners, year_month, now, settings.grace_factor
+        influx, registry, partners, year_month, now, settings.grace_factor, history=history
     )
     out = [
         ReportRowOut(
