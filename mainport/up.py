@@ -35,12 +35,12 @@ from access.broker import (
 )
 from access.grants import GrantLog
 from controlplane.live import LiveRegistry, open_registry
-from controlplane.snapshot import Snapshot
 from core.influx_logins import ensure_logins
 from core.processes import Child, free_port
 from core.settings import Settings
 from domain.registry import Registry
 from mainport import demo_history
+from mainport.broker_follow import follow_broker
 from mainport.influx_watchdog import InfluxWatchdog
 from mainport.influx_watchdog import observe as watch_observe
 from mainport.preparation import (
@@ -383,14 +383,7 @@ class Stack:
         belongs before this call."""
         s = self.settings
         self.registry_engine, self.registry_source = open_registry(s, start=False)
-
-        def follow(snapshot: Snapshot) -> None:
-            try:
-                sync_broker(s, snapshot.registry)
-            except Exception as exc:  # keep following; the next change tries again
-                say(f"broker rights not updated to registry version {snapshot.version}: {exc}")
-
-        self.registry_source.on_change(follow)
+        follow_broker(self.registry_source, lambda registry: sync_broker(s, registry), say)
         self.registry_source.start()
 
     def _stop_all(self) -> None:
