@@ -4,6 +4,7 @@ a whole read at that time gives."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -61,10 +62,10 @@ def test_the_incremental_reads_equal_a_whole_read_after_each_change(
                     interval_s=d.interval_s, port=a.ports[1].port, **terms(),
                 ))  # fmt: skip
 
-    changes = [
+    changes: list[Callable[[Connection], object]] = [
         lambda c: insert_device(c, a.id, Device(id="new-1"), at=clock.now, actor="t"),
         lambda c: insert_partner(c, Partner(id="nieuw-net", name="Nieuw"), at=clock.now, actor="t"),
-        lambda c: move_port(c),
+        move_port,
         lambda c: c.execute(  # retired, backdated
             insert(device_terms).values(
                 partner_id=b.id, device_id=b.devices[0].id,
