@@ -3,12 +3,14 @@
 Each process holds a `RegistrySource`: it polls the one-row registry version every
 `MAINPORT_REGISTRY_POLL_S` (a primary-key read) and, when it moved (or terms written earlier
 take effect), reads a fresh `Snapshot` in one transaction, so a process never sees half a
-change; only what changed since its last read (controlplane/snapshot_reader.py). Callers ask `source.current()` each time
-they need the registry; a change is in force for them from the first call after it is read.
+change; only what changed since its last read (controlplane/snapshot_reader.py). Callers ask
+`source.current()` each time they need the registry; a change is in force for them from the
+first call after it is read.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -54,7 +56,11 @@ class RegistrySource:
             if conn.dialect.name == "postgresql":  # every statement at the one version
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                return self._reader.read(conn, self._now())
+                snapshot = self._reader.read(conn, self._now())
+        # A large registry is hundreds of thousands of long-lived objects: out of the cyclic
+        # collector's way, so its full collections do not walk them on the ingest's hot path.
+        gc.freeze()
+        return snapshot
 
     def current(self) -> Snapshot:
         return self._snapshot
