@@ -82,6 +82,8 @@ class SnapshotReader:
         self._in_force: dict[str, tuple[dict[str, Any], dict[Any, Any]]] = {}
         """Per partner, its devices and ports in force at the last read (their entries)."""
         self._port_owner: dict[tuple[str, str], str] = {}
+        self._partner_devices: dict[str, set[str]] = {}
+        self._partner_ports: dict[str, set[tuple[str, str]]] = {}
 
     def read(self, conn: Connection, now: datetime) -> Snapshot:
         """The registry at `now` and its history, read at one version (inside a transaction)."""
@@ -104,8 +106,18 @@ class SnapshotReader:
         while self._pending and self._pending[0][0] <= now_ns:
             _, kind, key = heapq.heappop(self._pending)
             (touched_devices if kind == "device" else touched_ports).add(key)
+        for partner, device in touched_devices:
+            self._partner_devices.setdefault(partner, set()).add(device)
+        for port_key in touched_ports:
+            for terms in self._ports.rows[port_key][1]:
+                if terms is not None:
+                    self._partner_ports.setdefault(terms.partner, set()).add(port_key)
         history = RegistryHistory(
-            dict(self._devices.timelines), dict(self._ports.timelines), dict(self._kinds)
+            dict(self._devices.timelines),
+            dict(self._ports.timelines),
+            dict(self._kinds),
+            {p: tuple(sorted(ids)) for p, ids in self._partner_devices.items()},
+            {p: tuple(sorted(keys)) for p, keys in self._partner_ports.items()},
         )
         registry = self._registry(conn, now_ns, touched_devices, touched_ports)
         self._now_ns = now_ns

@@ -91,6 +91,10 @@ class RegistryHistory:
     ports: Mapping[PortKey, Timeline[PortTerms]] = field(default_factory=dict)
     kinds: Mapping[DeviceKey, str] = field(default_factory=dict)
     """A device's kind (not a term: it never changes a figure), retired devices included."""
+    partner_devices: Mapping[str, tuple[str, ...]] | None = None
+    partner_ports: Mapping[str, tuple[PortKey, ...]] | None = None
+    """Indexes (optional): per partner, its device ids and the ports it ever had, so a window's
+    figures look at the partner's own entries, not at every one of a large registry."""
 
     def device_at(self, partner: str, device: str, t_ns: int) -> DeviceTerms | None:
         timeline = self.devices.get((partner, device))
@@ -114,7 +118,9 @@ class RegistryHistory:
     ) -> dict[PortKey, list[tuple[int, int, PortTerms]]]:
         """The partner's ports in the window, each with the pieces of time it was the partner's."""
         out: dict[PortKey, list[tuple[int, int, PortTerms]]] = {}
-        for key, timeline in self.ports.items():
+        keys = self.ports if self.partner_ports is None else self.partner_ports.get(partner, ())
+        for key in keys:
+            timeline = self.ports[key]
             mine = [p for p in timeline.pieces(start_ns, end_ns) if p[2].partner == partner]
             if mine:
                 out[key] = mine
@@ -125,9 +131,13 @@ class RegistryHistory:
     ) -> dict[str, list[tuple[int, int, DeviceTerms]]]:
         """The partner's devices registered (not retired) at some time in the window."""
         out: dict[str, list[tuple[int, int, DeviceTerms]]] = {}
-        for (owner, device), timeline in self.devices.items():
-            if owner == partner and (pieces := timeline.pieces(start_ns, end_ns)):
-                out[device] = pieces
+        if self.partner_devices is not None:
+            keys = [(partner, d) for d in self.partner_devices.get(partner, ())]
+        else:
+            keys = [k for k in self.devices if k[0] == partner]
+        for key in keys:
+            if pieces := self.devices[key].pieces(start_ns, end_ns):
+                out[key[1]] = pieces
         return out
 
     @classmethod
