@@ -53,7 +53,7 @@ def up(
     from simulators.scenario import parse_duration
 
     settings = load_settings()
-    registry = load_partners(settings)
+    registry = load_partners(settings, seed=False)  # the stack seeds (mainport/up.py)
     try:
         history_s = parse_duration(history)
     except ValueError as exc:

@@ -165,7 +165,6 @@ class Stack:
             BrokerConfig(s.mqtt_host, s.mqtt_port, self.broker_dir, tls=tls), log_dir
         )
         self.children.append(Supervised(broker))
-        self._follow_registry()
         tls_note = f", TLS on {tls.port}" if tls else ""
         say(f"broker up on {s.mqtt_host}:{s.mqtt_port}{tls_note} (pid {broker.pid})")
         # InfluxDB with authentication: generated logins on first start (0600 under
@@ -193,12 +192,16 @@ class Stack:
             "MAINPORT_INGEST_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
+        seed_from = s.partners_file
         if history is not None and history.plan is not None:
             # The platform sees the history's maintenance window (module docstring).
-            partners = demo_history.partners_with_windows(
+            seed_from = demo_history.partners_with_windows(
                 s.partners_file, history.plan.maintenance, self.history_dir / "partners.yaml"
             )
-            env["MAINPORT_PARTNERS_FILE"] = str(partners)
+            env["MAINPORT_PARTNERS_FILE"] = str(seed_from)
+        # Before the children: the database seeded (from the history's partners file on a
+        # demo's first start, so its maintenance window is in it), the broker following it.
+        self._follow_registry(seed_from)
         # Each child logs in to InfluxDB as its own role, with only that role's password.
         self._spawn("ingest", ["ingest"], {**env, **influx_env(logins["writer"])})
         self._spawn("retain-guard", ["retain-guard"], env)
@@ -373,7 +376,7 @@ class Stack:
             influxd.start()
             say(f"influxd restarted (pid {influxd.pid})")
 
-    def _follow_registry(self) -> None:
+    def _follow_registry(self, partners_file: Path) -> None:
         """The broker's rights follow the registry (a partner added or retired): this process
         holds the broker's admin login, so it applies them, within `registry_poll_s` of the
         commit; the ingest and API need no broker rights beyond their own.
@@ -382,7 +385,8 @@ class Stack:
         `open_registry` (controlplane/live.py); the store helper's `registry apply` at start
         belongs before this call."""
         s = self.settings
-        self.registry_engine, self.registry_source = open_registry(s, start=False)
+        seeding = s.model_copy(update={"partners_file": partners_file})
+        self.registry_engine, self.registry_source = open_registry(seeding, start=False)
         follow_broker(self.registry_source, lambda registry: sync_broker(s, registry), say)
         self.registry_source.start()
 
