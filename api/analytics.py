@@ -17,7 +17,8 @@ from api.collector_store import unreachable_by_switch
 from api.usage_store import PortUsage, usage_records
 from domain.intervals import Interval, clip_intervals, merge_intervals
 from domain.registry import DEFAULT_INTERVAL_S, Device, Partner, Registry
-from domain.spans import platform_gaps
+from domain.registry_history import RegistryHistory, partner_over
+from domain.spans import Timeout, platform_gaps
 from domain.uptime import (
     Availability,
     Incident,
@@ -91,8 +92,13 @@ async def partner_uptime(
     end_ns: int,
     now_ns: int,
     grace_factor: float,
+    history: RegistryHistory | None = None,
 ) -> PartnerUptime:
+    """`history`: what was in force when (controlplane): the partner's ports and devices over
+    the window, and each device's `T` at each time (without: the registry as it is now)."""
     hi = max(start_ns, min(end_ns, now_ns))
+    if history is not None and hi > start_ns:
+        partner = partner_over(partner, history, start_ns, hi)
     ports = {f"{p.switch}/{p.port}": p for p in partner.ports}
     records, blind = await asyncio.gather(
         uptime_records(influx, partner.id, list(ports), start_ns, hi),
@@ -106,6 +112,14 @@ async def partner_uptime(
     ]
     unknown = merge_intervals([*maintenance, *gaps])
 
+    def timeout(kind: str, subject: str, interval_s: float) -> Timeout:
+        """T in force at each time: an interval changed in the window judges the silences
+        before the change with the earlier T (no re-derivation)."""
+        at = None if history is None else history.interval_at((kind, partner.id, subject))
+        if at is None or not callable(at):
+            return timeout_ns(interval_s, grace_factor)
+        return lambda t_ns: timeout_ns(at(t_ns), grace_factor)
+
     def availability(
         kind: str, subject: str, interval_s: float, blind_spans: list[Interval] | None = None
     ) -> Availability:
@@ -115,7 +129,7 @@ async def partner_uptime(
             last_reset_ns=rec.last if rec else None,
             silences=rec.silences if rec else (),
             held=rec.held if rec else (),
-            timeout_ns=timeout_ns(interval_s, grace_factor),
+            timeout_ns=timeout(kind, subject, interval_s),
             start_ns=start_ns,
             end_ns=end_ns,
             now_ns=now_ns,
@@ -170,9 +184,14 @@ async def partner_usage(
     now_ns: int,
     *,
     samples: bool = False,
+    history: RegistryHistory | None = None,
 ) -> PartnerUsage:
-    """`samples`: keep every 5-minute bucket (for the audit list), not only the largest."""
+    """`samples`: keep every 5-minute bucket (for the audit list), not only the largest.
+    `history`: the partner's ports over the window (a port moved away later still counts for
+    the time it was the partner's; one moved in later does not)."""
     hi = max(start_ns, min(end_ns, now_ns))
+    if history is not None and hi > start_ns:
+        partner = partner_over(partner, history, start_ns, hi)
     ports = {f"{p.switch}/{p.port}": p.capacity_mbps for p in partner.ports}
     rec = await usage_records(influx, partner.id, ports, start_ns, hi, samples=samples)
     if rec.complete:
@@ -213,14 +232,19 @@ async def monthly_report(
     month: tuple[int, int],
     now_ns: int,
     grace_factor: float,
+    history: RegistryHistory | None = None,
 ) -> tuple[int, int, list[ReportRow]]:
-    """One row per partner for the calendar month (UTC); a month still running ends now."""
+    """One row per partner for the calendar month (UTC); a month still running ends now.
+    With `history`, each with what was in force in that month (a past month never changes
+    when today's registry does)."""
     start_ns, end_ns = month_window(*month)
 
     async def row(p: Partner) -> ReportRow:
         up, use = await asyncio.gather(
-            partner_uptime(influx, registry, p, start_ns, end_ns, now_ns, grace_factor),
-            partner_usage(influx, p, start_ns, end_ns, now_ns),
+            partner_uptime(
+                influx, registry, p, start_ns, end_ns, now_ns, grace_factor, history=history
+            ),
+            partner_usage(influx, p, start_ns, end_ns, now_ns, history=history),
         )
         return ReportRow(p, up, use)
 

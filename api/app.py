@@ -37,8 +37,10 @@ from api.routes import (
 )
 from api.routes import registry as registry_routes
 from controlplane.access_log import AccessLogWriter
+from controlplane.live import LiveRegistry, StaticSource, open_registry
 from core.settings import Settings
-from domain.registry import Registry, load_registry
+from domain.registry import Registry
+from domain.registry_history import RegistryHistory
 from timeseries.client import AsyncInfluxClient, StoreError, StoreUnavailable
 
 STATIC = Path(__file__).parent / "static"
@@ -85,10 +87,17 @@ def _log_read(request: Request, route_path: str, status_code: int) -> None:
             log.add(shared)
 
 
+def _registry_and_history(app: FastAPI) -> tuple[Registry, RegistryHistory]:
+    snapshot = app.state.registry_source.current()
+    return snapshot.registry, snapshot.history
+
+
 def _sync_expired(app: FastAPI) -> None:
     """Take expired grants' topics away on the broker (access/expiry.py)."""
     settings: Settings = app.state.settings
-    if not sync_broker(settings, app.state.registry, app.state.control_db):
+    if not sync_broker(
+        settings, app.state.registry_source.current().registry, app.state.control_db
+    ):
         log.warning("grants expired; no local broker reloaded: it applies them at its next reload")
 
 
@@ -96,10 +105,17 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.registry = registry or load_registry(settings.partners_file)
         # The control-plane database: registry, tokens, grants, audit (the data dir's former
         # files are imported on first start: access/store.py). One engine per process.
         app.state.control_db = control_plane(settings)
+        # Read per request (api/deps.py): a committed change is in force within
+        # `registry_poll_s`, no restart. A registry given here (tests) never changes.
+        source: LiveRegistry
+        if registry is not None:
+            source = StaticSource(registry)
+        else:
+            _engine, source = open_registry(settings, engine=app.state.control_db)
+        app.state.registry_source = source
         app.state.tokens = TokenStore(app.state.control_db)
         app.state.grants = GrantLog(app.state.control_db)
         expiry = ConsentExpiry(app.state.grants, lambda _expired: _sync_expired(app))
@@ -114,7 +130,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         closing = asyncio.create_task(
             close_months_loop(
                 app.state.influx,
-                lambda: app.state.registry,
+                lambda: _registry_and_history(app),
                 settings.grace_factor,
                 app.state.control_db,
             )
@@ -124,6 +140,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
         closing.cancel()
         await app.state.influx.aclose()
         app.state.access_log.close()  # writes what is queued: a clean stop loses no entry
+        source.stop()
 
     # No Swagger UI or ReDoc page: FastAPI serves them with an inline script and files from a
     # CDN, which the CSP (api/guards.py) forbids on the dashboard's origin. The OpenAPI

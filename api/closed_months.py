@@ -23,6 +23,7 @@ from api.analytics import monthly_report
 from api.analytics_models import ReportRowOut
 from controlplane import monthly_reports
 from domain.registry import Partner, Registry
+from domain.registry_history import RegistryHistory
 from domain.timestamps import NS_PER_S
 from timeseries.client import AsyncInfluxClient, StoreError
 
@@ -51,6 +52,7 @@ async def report_rows(
     now_ns: int,
     grace_factor: float,
     engine: Engine,
+    history: RegistryHistory | None = None,
 ) -> list[ReportRowOut]:
     """The month's rows in the order of `partners`: frozen ones as frozen, the rest computed
     (and frozen now, when the month is closed)."""
@@ -61,7 +63,7 @@ async def report_rows(
     computed: dict[str, ReportRowOut] = {}
     if missing:
         start_ns, _, rows = await monthly_report(
-            influx, registry, missing, year_month, now_ns, grace_factor
+            influx, registry, missing, year_month, now_ns, grace_factor, history=history
         )
         for r in rows:
             computed[r.partner.id] = ReportRowOut(
@@ -106,15 +108,18 @@ async def close_months(
     now_ns: int,
     grace_factor: float,
     engine: Engine,
+    history: RegistryHistory | None = None,
 ) -> None:
     """Freeze these closed months for these partners (those not frozen yet)."""
     for year_month in months:
-        await report_rows(influx, registry, partners, year_month, now_ns, grace_factor, engine)
+        await report_rows(
+            influx, registry, partners, year_month, now_ns, grace_factor, engine, history
+        )
 
 
 async def close_months_loop(
     influx: AsyncInfluxClient,
-    registry: Callable[[], Registry],
+    registry: Callable[[], tuple[Registry, RegistryHistory]],
     grace_factor: float,
     engine: Engine,
 ) -> None:
@@ -124,7 +129,7 @@ async def close_months_loop(
     await asyncio.sleep(FIRST_CLOSE_S)
     while True:
         now = time.time_ns()
-        current = registry()
+        current, history = registry()
         try:
             await close_months(
                 influx,
@@ -134,6 +139,7 @@ async def close_months_loop(
                 now,
                 grace_factor,
                 engine,
+                history,
             )
         except StoreError as exc:
             log.warning("closing last month's reports: %s; trying again in an hour", exc)

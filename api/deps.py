@@ -22,9 +22,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from access.grants import GrantLog, GrantLogError
 from access.tokens import Principal, TokenStore
 from api.guards import AttemptLimiter, client_key
+from controlplane.live import LiveRegistry
+from controlplane.snapshot import Snapshot
 from core.settings import Settings
 from domain.grants import may_read
 from domain.registry import DEVICE_ID_PATTERN, SLUG_PATTERN, Registry
+from domain.registry_history import RegistryHistory
 from timeseries.client import AsyncInfluxClient
 
 log = logging.getLogger(__name__)
@@ -37,9 +40,22 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _snapshot(request: Request) -> Snapshot:
+    """The registry in force for this request, read once (controlplane/live.py): one request
+    sees one version, however long it runs."""
+    snapshot = getattr(request.state, "registry_snapshot", None)
+    if snapshot is None:
+        source: LiveRegistry = request.app.state.registry_source
+        snapshot = request.state.registry_snapshot = source.current()
+    return snapshot
+
+
 def _registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
+    return _snapshot(request).registry
+
+
+def _history(request: Request) -> RegistryHistory:
+    return _snapshot(request).history
 
 
 def _influx(request: Request) -> AsyncInfluxClient:
@@ -89,6 +105,7 @@ def _principal(
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
+HistoryDep = Annotated[RegistryHistory, Depends(_history)]
 InfluxDep = Annotated[AsyncInfluxClient, Depends(_influx)]
 GrantLogDep = Annotated[GrantLog, Depends(_grant_log)]
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

@@ -1,148 +1,35 @@
-"""The registry as running processes see it: read whole from the database, at one version.
+"""The registry as running processes see it: read from the database, at one version.
 
 Each process holds a `RegistrySource`: it polls the one-row registry version every
-`MAINPORT_REGISTRY_POLL_S` (a primary-key read) and, when it moved, reads a fresh `Snapshot` in
-one transaction, so a process never sees half a change. Callers ask `source.current()` each time
-they need the registry; a change is in force for them from the first call after it is read.
+`MAINPORT_REGISTRY_POLL_S` (a primary-key read) and, when it moved (or terms written earlier
+take effect), reads a fresh `Snapshot` in one transaction, so a process never sees half a
+change; only what changed since its last read (controlplane/snapshot_reader.py). Callers ask
+`source.current()` each time they need the registry; a change is in force for them from the
+first call after it is read.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from controlplane.db import current_version, utcnow
-from controlplane.tables import (
-    device_terms,
-    devices,
-    maintenance_windows,
-    partners,
-    port_terms,
-    switches,
-)
-from domain.registry import Registry
-from domain.registry_history import DeviceTerms, PortTerms, RegistryHistory, Timeline
+from controlplane.snapshot_reader import Snapshot, SnapshotReader, ns
+
+__all__ = ["RegistrySource", "Snapshot", "load_snapshot"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    version: int
-    registry: Registry
-    """What is in force now: registered partners, devices and ports, not retired."""
-    history: RegistryHistory
-    """What was in force when, retired entities included."""
-
-
-def _ns(at: datetime) -> int:
-    return int(at.timestamp()) * 1_000_000_000 + at.microsecond * 1000
-
-
 def load_snapshot(conn: Connection, now: datetime) -> Snapshot:
-    """The registry at `now` and its history, read at one version (call inside a transaction)."""
-    version = current_version(conn)
-    now_ns = _ns(now)
-    device_timelines = _timelines(
-        conn.execute(
-            select(device_terms).order_by(
-                device_terms.c.partner_id, device_terms.c.device_id, device_terms.c.effective_from
-            )
-        ),
-        key=lambda r: (r.partner_id, r.device_id),
-        terms=lambda r: DeviceTerms(r.interval_s, r.port, r.switch),
-    )
-    port_timelines = _timelines(
-        conn.execute(
-            select(port_terms).order_by(
-                port_terms.c.switch, port_terms.c.port, port_terms.c.effective_from
-            )
-        ),
-        key=lambda r: (r.switch, r.port),
-        terms=lambda r: PortTerms(r.partner_id, r.capacity_mbps, r.interval_s),
-    )
-    history = RegistryHistory(device_timelines, port_timelines)
-
-    kinds = {
-        (r.partner_id, r.id): r.kind
-        for r in conn.execute(select(devices.c.partner_id, devices.c.id, devices.c.kind))
-    }
-    devices_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (partner, device), timeline in device_timelines.items():
-        d_terms = timeline.at(now_ns)
-        if d_terms is not None:
-            entry: dict[str, Any] = {
-                "id": device,
-                "kind": kinds[(partner, device)],
-                "interval_s": d_terms.interval_s,
-            }
-            if d_terms.port is not None:
-                entry["port"] = d_terms.port
-            if d_terms.switch is not None:
-                entry["switch"] = d_terms.switch
-            devices_of[partner].append(entry)
-    ports_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (switch, port), p_timeline in port_timelines.items():
-        p_terms = p_timeline.at(now_ns)
-        if p_terms is not None:
-            ports_of[p_terms.partner].append(
-                {
-                    "switch": switch,
-                    "port": port,
-                    "capacity_mbps": p_terms.capacity_mbps,
-                    "interval_s": p_terms.interval_s,
-                }
-            )
-    partner_rows = conn.execute(
-        select(partners).where(partners.c.retired_at.is_(None)).order_by(partners.c.id)
-    )
-    body: dict[str, Any] = {
-        "partners": [
-            {
-                "id": p.id,
-                "name": p.name,
-                "budgets": p.budgets or {},
-                "sla_target_pct": p.sla_target_pct,
-                "device_quota": p.device_quota,
-                "allowed_kinds": p.allowed_kinds,
-                "retention_days": p.retention_days,
-                "devices": sorted(devices_of.get(p.id, []), key=lambda d: d["id"]),
-                "ports": sorted(ports_of.get(p.id, []), key=lambda x: (x["switch"], x["port"])),
-            }
-            for p in partner_rows
-        ],
-        "maintenance": [
-            {"partner": w.partner, "start": w.start, "end": w.end, "reason": w.reason}
-            for w in conn.execute(
-                select(maintenance_windows)
-                .where(maintenance_windows.c.retired_at.is_(None))
-                .order_by(maintenance_windows.c.start, maintenance_windows.c.id)
-            )
-        ],
-        "switches": [
-            {"id": s.id, **s.spec}
-            for s in conn.execute(
-                select(switches).where(switches.c.retired_at.is_(None)).order_by(switches.c.id)
-            )
-        ],
-    }
-    return Snapshot(version, Registry.model_validate(body), history)
-
-
-def _timelines(rows: Any, key: Any, terms: Any) -> dict[Any, Timeline[Any]]:
-    grouped: dict[Any, tuple[list[int], list[Any]]] = {}
-    for row in rows:
-        since, values = grouped.setdefault(key(row), ([], []))
-        since.append(_ns(row.effective_from))
-        values.append(None if row.retired else terms(row))
-    return {k: Timeline(tuple(s), tuple(v)) for k, (s, v) in grouped.items()}
+    """The registry at `now` and its history, read at one version (call inside a transaction).
+    One whole read; a `RegistrySource` reads only what changed since its last read."""
+    return SnapshotReader().read(conn, now)
 
 
 class RegistrySource:
@@ -158,14 +45,22 @@ class RegistrySource:
         self._poll_s = poll_s
         self._now = clock
         self._lock = threading.Lock()
+        self._reader = SnapshotReader()
         self._snapshot = self._read()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[Snapshot], None]] = []
 
     def _read(self) -> Snapshot:
-        with self._engine.connect() as conn, conn.begin():
-            return load_snapshot(conn, self._now())
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # every statement at the one version
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                snapshot = self._reader.read(conn, self._now())
+        # A large registry is hundreds of thousands of long-lived objects: out of the cyclic
+        # collector's way, so its full collections do not walk them on the ingest's hot path.
+        gc.freeze()
+        return snapshot
 
     def current(self) -> Snapshot:
         return self._snapshot
@@ -175,19 +70,24 @@ class RegistrySource:
         self._listeners.append(listener)
 
     def refresh(self) -> bool:
-        """Read a newer snapshot if the version moved; True when it did."""
+        """Read a newer snapshot if the version moved, or terms written earlier took effect
+        since the last read; True when it did."""
         with self._engine.connect() as conn:
             version = current_version(conn)
-        if version == self._snapshot.version:
+        if version == self._snapshot.version and not self._due():
             return False
         with self._lock:
-            if version == self._snapshot.version:
+            if version == self._snapshot.version and not self._due():
                 return False
             snapshot = self._read()
             self._snapshot = snapshot
         for listener in self._listeners:
             listener(snapshot)
         return True
+
+    def _due(self) -> bool:
+        due = self._snapshot.next_change_ns
+        return due is not None and ns(self._now()) >= due
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="registry-poll", daemon=True)

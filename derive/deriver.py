@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controlplane.live import LiveRegistry, StaticSource
 from core.outage import Outage
 from derive import store
 from derive.reads import (
@@ -46,7 +47,7 @@ from derive.reads import (
 from derive.store import PAGE, Marker
 from derive.traffic import traffic_points
 from domain.registry import DEFAULT_INTERVAL_S, Registry
-from domain.spans import Derived, Kind, SpanState, derive_spans, sort_events
+from domain.spans import Derived, Kind, SpanState, Timeout, derive_spans, sort_events
 from domain.timestamps import HOUR_NS, NS_PER_S
 from domain.uptime import timeout_ns
 from timeseries import derived
@@ -72,13 +73,15 @@ class Deriver:
     def __init__(
         self,
         client: InfluxClient,
-        registry: Registry,
+        registry: Registry | LiveRegistry,
         *,
         grace_factor: float,
         lag_s: float = 30.0,
     ) -> None:
         self.client = client
-        self.registry = registry
+        self.source: LiveRegistry = (
+            StaticSource(registry) if isinstance(registry, Registry) else registry
+        )
         self.grace_factor = grace_factor
         self.lag_ns = int(lag_s * NS_PER_S)
         self.cursor_ns = 0
@@ -88,9 +91,6 @@ class Deriver:
         self._loaded = False
         self._partner_buckets: dict[str, tuple[int, int]] = {}
         """Per partner, the 5-minute buckets whose port sums changed in this step."""
-        self._ports = {
-            f"{p.switch}/{p.port}": p for partner in registry.partners for p in partner.ports
-        }
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -267,7 +267,9 @@ class Deriver:
                 [row[0] for row in in_span],
                 [Kind.OBSERVATION if row[3] else Kind.DOWN_SAMPLE for row in in_span],
             )
-            port = self._ports.get(key[2])
+            switch, _, name = key[2].partition("/")
+            # The capacity in force at the stretch's end (a glitch bound, SPEC "Usage").
+            port = self.source.current().history.port_at((switch, name), ranges.span_hi)
             capacity = port.capacity_mbps if port else float("inf")
             traffic, changed = traffic_points(key, ranges, rows, results[1], capacity)
             points += traffic
@@ -309,15 +311,16 @@ class Deriver:
         marks.state = state if exact_state else None
         points.append(derived.marks_line(key, marks))
 
-    def _timeout(self, key: SubjectKey) -> int:
-        kind, partner, subject = key
-        if kind == "port":
-            port = self._ports.get(subject)
-            interval = port.interval_s if port else DEFAULT_INTERVAL_S
-        else:
-            device = self.registry.device(partner, subject)
-            interval = device.interval_s if device else DEFAULT_INTERVAL_S
-        return timeout_ns(interval, self.grace_factor)
+    def _timeout(self, key: SubjectKey) -> Timeout:
+        """T in force at each observation (the registry's history, live): a changed interval
+        judges the silences after earlier observations with the earlier T, no rebuild."""
+        interval = self.source.current().history.interval_at(key)
+        if interval is None:
+            return timeout_ns(DEFAULT_INTERVAL_S, self.grace_factor)
+        if not callable(interval):
+            return timeout_ns(interval, self.grace_factor)
+        grace = self.grace_factor
+        return lambda t_ns: timeout_ns(interval(t_ns), grace)
 
 
 def _records(key: SubjectKey, out: Derived) -> list[str]:

@@ -7,14 +7,13 @@ import logging
 import threading
 import time
 
-from controlplane.db import open_database
+from controlplane.live import open_registry
 from core.outage import Outage
 from core.processes import stop_on_signals
 from core.settings import Settings
 from derive.deriver import Deriver
 from derive.erasure_job import ErasingDeriver
 from derive.retention import run_retention
-from domain.registry import load_registry
 from timeseries.client import InfluxClient, StoreError
 from timeseries.schema import ensure_schema
 
@@ -40,12 +39,13 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
         except StoreError as exc:
             waiting.failed(exc, "trying again every 2 s")
             stop.wait(2.0)
+    engine, source = open_registry(settings)  # live: a changed interval needs no rebuild
     deriver = ErasingDeriver(  # issue 17: a Deriver that also carries out erasures
         client,
-        load_registry(settings.partners_file),
+        source,
         grace_factor=settings.grace_factor,
         lag_s=settings.derive_lag_s,
-        control_db=open_database(settings.database),
+        control_db=engine,
         data_dir=settings.data_dir,
         dead_letter_dir=settings.dead_letter_dir,
         spool_dir=settings.spool_dir,
@@ -65,7 +65,8 @@ def run_deriver(settings: Settings, rebuild: bool = False) -> int:
     deriver.run(stop, poll_s=settings.derive_poll_s, heartbeat=beat)
     retention.join()
     client.close()
-    deriver.control_db.dispose()
+    source.stop()
+    engine.dispose()
     log.info("deriver stopped")
     return 0
 
@@ -83,7 +84,7 @@ def _start_retention(
         try:
             run_retention(
                 client,
-                lambda: deriver.registry,
+                lambda: deriver.source.current().registry,
                 stop,
                 every_s=RETENTION_EVERY_S,
                 now_ns=time.time_ns,

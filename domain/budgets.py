@@ -158,6 +158,16 @@ class _Partner:
         self.letter_ns = -LETTER_EVERY_NS
         self.unlettered = 0
 
+    def relimit(self, limits: Limits) -> None:
+        """New limits, the tokens in hand kept (capped to the new burst)."""
+        self.limits = limits
+        self.msg_per_ns = limits.messages_per_s / 1e9
+        self.byte_per_ns = limits.bytes_per_s / 1e9
+        self.msg_cap = max(1.0, limits.messages_per_s * limits.burst_s)
+        self.byte_cap = max(float(MAX_PAYLOAD_BYTES), limits.bytes_per_s * limits.burst_s)
+        self.msg_tokens = min(self.msg_tokens, self.msg_cap)
+        self.byte_tokens = min(self.byte_tokens, self.byte_cap)
+
     def take(self, size: int, now_ns: int) -> bool:
         """Charge one message of `size` bytes to both buckets; False (nothing charged) when
         either lacks room."""
@@ -190,6 +200,26 @@ class Budgets:
             {p.id: defaults.resolve(p.budgets).shared(replicas) for p in registry.partners},
             {p.id: [d.id for d in p.devices] for p in registry.partners},
         )
+
+    def follow(self, registry: Registry, defaults: Limits, replicas: int = 1) -> None:
+        """Take a changed registry (a live change): new partners get budgets, listed devices
+        and a partner's own budgets follow; what each partner has used is kept (a change must
+        not hand a budget out again). A retired partner keeps its state, unused: the parser
+        rejects its messages before any budget (unknown_partner)."""
+        for p in registry.partners:
+            limits = defaults.resolve(p.budgets).shared(replicas)
+            listed = [d.id for d in p.devices]
+            state = self._partners.get(p.id)
+            if state is None:
+                self._partners[p.id] = _Partner(limits, listed)
+                continue
+            new_listed = frozenset(listed)
+            if new_listed != state.listed:
+                # A listed device is free of the auto budget; one delisted starts to count.
+                now_auto = sum(1 for d in state.devices if d not in new_listed)
+                state.listed, state.auto = new_listed, now_auto
+            if limits != state.limits:
+                state.relimit(limits)
 
     def seed(self, partner: str, device: str, names: Iterable[str] = ()) -> None:
         """Record what InfluxDB already holds (at start-up), so a restart resets no count.

@@ -13,11 +13,11 @@ entity was first described. `None` terms mean retired from then on. Pure, no I/O
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from domain.registry import Registry
+from domain.registry import Device, Partner, Port, Registry
 
 T = TypeVar("T")
 
@@ -89,6 +89,12 @@ class Timeline(Generic[T]):
 class RegistryHistory:
     devices: Mapping[DeviceKey, Timeline[DeviceTerms]] = field(default_factory=dict)
     ports: Mapping[PortKey, Timeline[PortTerms]] = field(default_factory=dict)
+    kinds: Mapping[DeviceKey, str] = field(default_factory=dict)
+    """A device's kind (not a term: it never changes a figure), retired devices included."""
+    partner_devices: Mapping[str, tuple[str, ...]] | None = None
+    partner_ports: Mapping[str, tuple[PortKey, ...]] | None = None
+    """Indexes (optional): per partner, its device ids and the ports it ever had, so a window's
+    figures look at the partner's own entries, not at every one of a large registry."""
 
     def device_at(self, partner: str, device: str, t_ns: int) -> DeviceTerms | None:
         timeline = self.devices.get((partner, device))
@@ -112,7 +118,9 @@ class RegistryHistory:
     ) -> dict[PortKey, list[tuple[int, int, PortTerms]]]:
         """The partner's ports in the window, each with the pieces of time it was the partner's."""
         out: dict[PortKey, list[tuple[int, int, PortTerms]]] = {}
-        for key, timeline in self.ports.items():
+        keys = self.ports if self.partner_ports is None else self.partner_ports.get(partner, ())
+        for key in keys:
+            timeline = self.ports[key]
             mine = [p for p in timeline.pieces(start_ns, end_ns) if p[2].partner == partner]
             if mine:
                 out[key] = mine
@@ -123,9 +131,13 @@ class RegistryHistory:
     ) -> dict[str, list[tuple[int, int, DeviceTerms]]]:
         """The partner's devices registered (not retired) at some time in the window."""
         out: dict[str, list[tuple[int, int, DeviceTerms]]] = {}
-        for (owner, device), timeline in self.devices.items():
-            if owner == partner and (pieces := timeline.pieces(start_ns, end_ns)):
-                out[device] = pieces
+        if self.partner_devices is not None:
+            keys = [(partner, d) for d in self.partner_devices.get(partner, ())]
+        else:
+            keys = [k for k in self.devices if k[0] == partner]
+        for key in keys:
+            if pieces := self.devices[key].pieces(start_ns, end_ns):
+                out[key[1]] = pieces
         return out
 
     @classmethod
@@ -140,4 +152,82 @@ class RegistryHistory:
             for p in registry.partners
             for port in p.ports
         }
-        return cls(devices, ports)
+        kinds = {(p.id, d.id): d.kind for p, d in registry.devices()}
+        return cls(devices, ports, kinds)
+
+    def interval_at(self, key: tuple[str, str, str]) -> Callable[[int], int] | int | None:
+        """The `interval_s` of a deriver subject `(kind, partner, subject)` at any time: an int
+        when it never changed (the usual case, cheap), a function of the time when it did, None
+        when the subject was never registered."""
+        kind, _partner, subject = key
+        timeline: Timeline[DeviceTerms] | Timeline[PortTerms] | None
+        if kind == "port":
+            switch, _, port = subject.partition("/")
+            timeline = self.ports.get((switch, port))
+        else:
+            timeline = self.devices.get((_partner, subject))
+        if timeline is None:
+            return None
+        return interval_of(timeline)
+
+
+def interval_of(
+    timeline: Timeline[DeviceTerms] | Timeline[PortTerms],
+) -> Callable[[int], int] | int:
+    """A timeline's `interval_s` at any time: an int when it is the same throughout. Retired
+    time keeps the last interval in force (a retired device's late data is judged as before)."""
+    intervals: list[int] = []
+    for terms in timeline.terms:
+        intervals.append(terms.interval_s if terms is not None else (intervals or [0])[-1])
+    if intervals[0] == 0:  # retired from its first terms: nothing better than the next ones
+        intervals[0] = next((i for i in intervals if i), 60)
+        intervals = [i or intervals[0] for i in intervals]
+    if len(set(intervals)) == 1:
+        return intervals[0]
+    since = timeline.since_ns
+
+    def at(t_ns: int) -> int:
+        return intervals[max(bisect_right(since, t_ns) - 1, 0)]
+
+    return at
+
+
+def partner_over(partner: Partner, history: RegistryHistory, start_ns: int, end_ns: int) -> Partner:
+    """`partner` as figures for `[start_ns, end_ns)` must see it: with the ports and devices it
+    had at some time in the window (retired and moved-away ones included, later ones left out),
+    each with the last terms it had there. Unchanged (the same object) when nothing of the
+    partner changed, so figures of an unchanged registry are exactly what they were."""
+    own_ports = history.ports_of(partner.id, start_ns, end_ns)
+    own_devices = history.devices_of(partner.id, start_ns, end_ns)
+    ports = [
+        Port(
+            switch=k[0],
+            port=k[1],
+            capacity_mbps=p[-1][2].capacity_mbps,
+            interval_s=p[-1][2].interval_s,
+        )
+        for k, p in sorted(own_ports.items())
+    ]
+    names = {p.port for p in ports}
+    devices = []
+    for device_id, pieces in sorted(own_devices.items()):
+        terms = pieces[-1][2]
+        port = terms.port if terms.port in names else None
+        devices.append(
+            Device(
+                id=device_id,
+                kind=history.kinds.get((partner.id, device_id), "generic"),
+                interval_s=terms.interval_s,
+                port=port,
+                switch=terms.switch if port is not None else None,
+            )
+        )
+    if {p.key: p for p in ports} == {p.key: p for p in partner.ports} and {
+        d.id: d for d in devices
+    } == {d.id: d for d in partner.devices}:
+        return partner
+    # Ports and devices were each valid when in force; together (a device behind a port moved
+    # away meanwhile) they need not be: no validation, the names were checked when written.
+    return partner.model_construct(
+        **{**dict(partner), "ports": tuple(ports), "devices": tuple(devices)}
+    )

@@ -15,12 +15,23 @@ any stretch in the middle when data arrives out of order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 from numpy.typing import NDArray
+
+Timeout = int | Callable[[int], int]
+"""T in ns, or T as a function of the time of the observation a silence follows: the `T` in
+force then (domain/registry_history.py), so a changed interval needs no re-derivation."""
+
+
+def timeouts_at(timeout: Timeout, times: NDArray[np.int64]) -> NDArray[np.int64] | int:
+    """`timeout` for each of `times` (an int stays an int: the common case costs nothing)."""
+    if not callable(timeout):
+        return timeout
+    return np.fromiter((timeout(int(t)) for t in times), dtype=np.int64, count=times.size)
 
 
 class Kind(IntEnum):
@@ -91,7 +102,7 @@ def sort_events(
 def derive_spans(
     times: NDArray[np.int64],
     kinds: NDArray[np.int8],
-    timeout_ns: int,
+    timeout_ns: Timeout,
     state: SpanState | None = None,
 ) -> Derived:
     """The silences and held-down runs of a chunk of events (sorted by `sort_events`), given
@@ -105,7 +116,7 @@ def derive_spans(
     resets = times[is_reset]
     if before.last_reset_ns is not None:
         resets = np.concatenate([[before.last_reset_ns], resets])
-    gap = np.flatnonzero(resets[1:] - resets[:-1] > timeout_ns)
+    gap = np.flatnonzero(resets[1:] - resets[:-1] > timeouts_at(timeout_ns, resets[:-1]))
     silences = [
         Silence(a, b) for a, b in zip(resets[gap].tolist(), resets[gap + 1].tolist(), strict=True)
     ]

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from domain import intervals
 from domain.intervals import Interval, Spans, merge_intervals
 from domain.registry import MaintenanceWindow
-from domain.spans import Held, Silence
+from domain.spans import Held, Silence, Timeout
 from domain.timestamps import NS_PER_S
 
 DEFAULT_GRACE_FACTOR = 3
@@ -233,7 +233,7 @@ def availability_from_spans(
     last_reset_ns: int | None,
     silences: Iterable[Silence],
     held: Iterable[Held],
-    timeout_ns: int,
+    timeout_ns: Timeout,
     start_ns: int,
     end_ns: int,
     now_ns: int,
@@ -245,20 +245,22 @@ def availability_from_spans(
     `silences`: at least those ending in `(start_ns, hi]` plus the first ending after `hi`
     (hi = the capped end); silences of T or less are ignored, so records derived with a
     smaller timeout still answer. `held`: the runs that overlap the window. `last_reset_ns`:
-    the last sample/observation ever; silence after it runs to `hi`.
+    the last sample/observation ever; silence after it runs to `hi`. `timeout_ns` may be a
+    function of a silence's start: the `T` in force then (an interval changed meanwhile).
     """
+    t_at = timeout_ns if callable(timeout_ns) else (lambda _t: timeout_ns)
     hi = max(start_ns, min(end_ns, now_ns))
     ongoing = end_ns >= now_ns
     if first_ns is None or first_ns >= hi:
         return Availability(start_ns, hi, ongoing, 0, 0, 0, ())
     lo = max(start_ns, first_ns)
     quiet = [
-        (s.since_ns + timeout_ns, s.until_ns)
+        (s.since_ns + t, s.until_ns)
         for s in silences
-        if s.until_ns - s.since_ns > timeout_ns
+        if s.until_ns - s.since_ns > (t := t_at(s.since_ns))
     ]
     if last_reset_ns is not None and last_reset_ns < hi:
-        quiet.append((last_reset_ns + timeout_ns, _NEVER))
+        quiet.append((last_reset_ns + t_at(last_reset_ns), _NEVER))
     runs = [(h.start_ns, _NEVER if h.until_ns is None else h.until_ns) for h in held]
     return _counted(
         intervals.pairs(runs), intervals.pairs(quiet), start_ns, lo, hi, ongoing, unknown

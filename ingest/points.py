@@ -11,7 +11,7 @@ against `domain.lineprotocol.line` for arbitrary valid messages.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from domain.lineprotocol import line
 from domain.messages import (
@@ -31,18 +31,22 @@ EXCERPT_BYTES = EXCERPT_CHARS
 _MAX_CACHED_HEADS = 100_000
 _heads: dict[tuple[str, str, str], str] = {}
 
+PortOwner = Mapping[tuple[str, str], str] | Callable[[tuple[str, str], int], str | None]
+
 
 def message_lines(
     msg: Message,
     topic: str,
     payload: bytes,
     received_ns: int,
-    port_owner: Mapping[tuple[str, str], str],
+    port_owner: PortOwner,
 ) -> list[str]:
     """All points one message produces; a rejection becomes a dead-letter point.
 
-    `port_owner` maps (switch, port) to the partner billed for it; a port not in the registry
-    is stored untagged so its data is kept until an operator assigns it.
+    `port_owner` gives the partner billed for (switch, port): a mapping, or a function of the
+    port and the sample's own time (the owner in force then: a port moved today leaves its
+    earlier samples with the earlier partner). A port not in the registry is stored untagged
+    so its data is kept until an operator assigns it.
     """
     if isinstance(msg, Telemetry):
         return [
@@ -63,7 +67,9 @@ def message_lines(
             _usage(msg.partner, msg.device, "status", msg.ts_ns, len(payload)),
         ]
     if isinstance(msg, Counters):
-        return [counters_line(msg, port_owner.get((msg.switch, msg.port), ""))]
+        key = (msg.switch, msg.port)
+        owner = port_owner(key, msg.ts_ns) if callable(port_owner) else port_owner.get(key)
+        return [counters_line(msg, owner or "")]
     if isinstance(msg, CollectorReport):
         return [collector_line(msg)]
     return [rejected_line(msg, topic, payload, received_ns)]

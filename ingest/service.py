@@ -9,12 +9,15 @@ from collections.abc import Mapping
 
 from prometheus_client import start_http_server
 
+from controlplane.live import LiveRegistry, StaticSource, open_registry
+from controlplane.snapshot import Snapshot
 from core.processes import stop_on_signals
 from core.settings import Settings
-from domain.budgets import DEFAULT_LIMITS, Budgets, Refusal
+from domain.budgets import DEFAULT_LIMITS, Budgets, Limits, Refusal
 from domain.lineprotocol import line
 from domain.messages import UNKNOWN, Rejected, Status, Telemetry, TelemetryBatch, parse_message
-from domain.registry import NETWORK, Registry, load_registry
+from domain.registry import NETWORK, Registry
+from domain.registry_history import RegistryHistory
 from ingest import metrics
 from ingest.budgets import seed_budgets
 from ingest.deadletters import INTERNAL_ERROR, DeadLetterFile
@@ -31,6 +34,12 @@ log = logging.getLogger(__name__)
 # silent": a gap in them is unknown time, never downtime blamed on a partner.
 HEARTBEAT_S = 15.0
 _BUDGETED = (Telemetry, TelemetryBatch, Status)
+RETIRED_DEVICE = "retired_device"
+
+
+def _retirements(history: RegistryHistory) -> frozenset[tuple[str, str]]:
+    """The devices retired at some time: only their messages need the (cheap) time lookup."""
+    return frozenset(k for k, timeline in history.devices.items() if None in timeline.terms)
 
 
 class Pipeline:
@@ -38,31 +47,81 @@ class Pipeline:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: Registry | LiveRegistry,
         root: str,
         writer: BatchWriter,
         client_id: str,
         dead_letters: DeadLetterFile | None = None,
         budgets: Budgets | None = None,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        replicas: int = 1,
     ) -> None:
         self.root = root
         self.client_id = client_id
         self.writer = writer
         self.dead_letters = dead_letters
+        self.source: LiveRegistry = (
+            StaticSource(registry) if isinstance(registry, Registry) else registry
+        )
+        self._limits, self._replicas = limits, replicas
+        snapshot = self.source.current()
+        self.budgets = budgets or Budgets.from_registry(snapshot.registry, limits, replicas)
+        self._version = -1
+        self._follow(snapshot)
+
+    def _follow(self, snapshot: Snapshot) -> None:
+        """Put a newer registry in force, between two messages (the handling thread calls it:
+        no message is seen half with the old registry and half with the new)."""
+        registry = snapshot.registry
         self.known_partners: Mapping[str, object] = registry.by_id
-        self.port_owner = {key: p.id for key, p in registry.port_owner.items()}
-        self.budgets = budgets or Budgets.from_registry(registry, DEFAULT_LIMITS)
+        self.history = snapshot.history
+        self._retired = _retirements(snapshot.history)
+        if self._version >= 0:  # the first registry is the one the budgets were made from
+            self.budgets.follow(registry, self._limits, self._replicas)
         counts = metrics.message_counts((*self.known_partners, NETWORK, UNKNOWN))
         self._received = counts.received
         self._accepted = counts.accepted
+        self._version = snapshot.version
+
+    def port_owner(self, key: tuple[str, str], ts_ns: int) -> str | None:
+        """The partner billed for a port at a sample's own time (SPEC: effective times)."""
+        return self.history.owner_at(key, ts_ns)
+
+    def _retired_at(
+        self, msg: Telemetry | TelemetryBatch | Status
+    ) -> Telemetry | TelemetryBatch | Status | Rejected:
+        """A retired device's message, judged at the message's own time (a device retired
+        at t still had its data from before t accepted, replayed late or not)."""
+        if (msg.partner, msg.device) not in self._retired:
+            return msg
+        retired = self.history.is_retired
+        if isinstance(msg, TelemetryBatch):
+            kept = tuple(i for i in msg.items if not retired(msg.partner, msg.device, i.ts_ns))
+            if len(kept) == len(msg.items):
+                return msg
+            if kept:  # the records from before the retirement are the device's own
+                return TelemetryBatch(msg.partner, msg.device, kept)
+            ts_ns = msg.items[0].ts_ns
+        else:
+            ts_ns = msg.ts_ns
+            if not retired(msg.partner, msg.device, ts_ns):
+                return msg
+        detail = f"device {msg.device!r} of {msg.partner} is retired: its messages are refused"
+        return Rejected(msg.partner, RETIRED_DEVICE, detail, ts_ns)
 
     def handle(self, topic: str, payload: bytes, token: AckToken | None) -> None:
         received_ns = time.time_ns()
         refused: Refusal | None = None
+        snapshot = self.source.current()
+        if snapshot.version != self._version:
+            self._follow(snapshot)
         try:
             msg = parse_message(
                 topic, payload, received_ns, root=self.root, known_partners=self.known_partners
             )
+            if isinstance(msg, _BUDGETED) and self._retired:
+                msg = self._retired_at(msg)
             if isinstance(msg, _BUDGETED):
                 refused = self.budgets.check(msg, len(payload), received_ns)
                 if refused is None:
@@ -159,7 +218,10 @@ def heartbeat_line(client_id: str, accepted: int | None = None) -> str:
 
 
 def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
-    registry = load_registry(settings.partners_file)
+    # The registry is live (controlplane/live.py): the pipeline takes each committed change
+    # between two messages, within `registry_poll_s` of its commit.
+    engine, source = open_registry(settings)
+    registry = source.current().registry
     client = InfluxClient(
         settings.influx_url, settings.influx_db, **settings.influx_login("writer")
     )
@@ -217,7 +279,14 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
         )
     metrics.watch_budgets(budgets)
     pipeline = Pipeline(
-        registry, settings.mqtt_root, writer, settings.ingest_client_id, dead_letters, budgets
+        source,
+        settings.mqtt_root,
+        writer,
+        settings.ingest_client_id,
+        dead_letters,
+        budgets,
+        limits=settings.budget_limits(),
+        replicas=settings.ingest_replicas,
     )
     subscriber = Subscriber(
         host=settings.mqtt_host,
@@ -248,5 +317,7 @@ def run_ingest(settings: Settings, metrics_port: int | None = None) -> int:
         orphan.close()
     dead_letters.close()
     client.close()
+    source.stop()
+    engine.dispose()
     log.info("ingest stopped")
     return 0

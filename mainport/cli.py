@@ -62,7 +62,7 @@ def up(
     from simulators.scenario import parse_duration
 
     settings = load_settings()
-    registry = load_partners(settings)
+    registry = load_partners(settings, seed=False)  # the stack seeds (mainport/up.py)
     try:
         history_s = parse_duration(history)
     except ValueError as exc:
@@ -158,9 +158,9 @@ def api() -> None:
 
     setup_logging()
     settings = load_settings()
-    registry = load_partners(settings)
+    load_partners(settings)  # a bad partners file: one clear line, before uvicorn starts
     uvicorn.run(
-        create_app(settings, registry),
+        create_app(settings),  # the live registry (controlplane/live.py)
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

@@ -31,11 +31,36 @@ def load_settings() -> Settings:
         raise fail(f"bad settings: {problems}") from None
 
 
-def load_partners(settings: Settings) -> Registry:
+def load_partners(settings: Settings, *, seed: bool = True) -> Registry:
+    """The registry in force now, from the control-plane database (seeded from the partners
+    file when empty, like every process: controlplane/live.py). A partners file that does not
+    parse is reported as before, naming file, line and field. `seed` False (`mainport up`,
+    which seeds it itself once it knows from which file): an empty database leaves the file's
+    registry as the answer."""
+    from controlplane.db import open_database, utcnow
+    from controlplane.live import seed_from_file
+    from controlplane.registry_store import is_empty
+    from controlplane.snapshot import load_snapshot
+
     try:
-        return load_registry(settings.partners_file)
+        from_file = (
+            load_registry(settings.partners_file) if settings.partners_file.exists() else None
+        )
+        engine = open_database(settings.database)
+        try:
+            if seed:
+                seed_from_file(engine, settings)
+            with engine.connect() as conn, conn.begin():
+                if from_file is not None and is_empty(conn):
+                    return from_file
+                registry = load_snapshot(conn, utcnow()).registry
+        finally:
+            engine.dispose()
+        if not registry.partners and from_file is None:
+            load_registry(settings.partners_file)  # no registry anywhere: say which file
     except RegistryError as exc:
         raise fail(str(exc)) from None
+    return registry
 
 
 def setup_logging() -> None:

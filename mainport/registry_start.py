@@ -4,6 +4,8 @@ migrate the control-plane database, then seed it from the partners file when it 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from controlplane.audit import cli_actor
 from controlplane.db import open_database, safe_url
 from controlplane.registry_errors import RegistryChangeError
@@ -13,9 +15,11 @@ from domain.registry import RegistryError
 from mainport.preparation import StackError
 
 
-def prepare_control_plane(settings: Settings) -> str:
+def prepare_control_plane(settings: Settings, partners_file: Path | None = None) -> str:
     """A line for the console; StackError naming file, line and field when the file is bad or
-    brings back a retired id."""
+    brings back a retired id. `partners_file`: the file to seed or apply instead of the
+    settings' own (the demo's, with its history's maintenance window), same source of truth."""
+    partners_file = partners_file or settings.partners_file
     try:
         engine = open_database(settings.database)
     except Exception as exc:  # the stack cannot run without it: say which database
@@ -24,10 +28,10 @@ def prepare_control_plane(settings: Settings) -> str:
         return prepare_registry(
             engine,
             source=settings.registry_source,
-            partners_file=settings.partners_file,
+            partners_file=partners_file,
             actor=f"{cli_actor()} (mainport up)",
         )
     except (RegistryError, RegistryChangeError) as exc:
-        raise StackError(f"{settings.partners_file}: {exc}") from None
+        raise StackError(f"{partners_file}: {exc}") from None
     finally:
         engine.dispose()

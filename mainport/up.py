@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+from sqlalchemy import Engine
 
 from access.broker import (
     INGEST_ACCOUNT,
@@ -29,15 +30,18 @@ from access.broker import (
     RETAIN_ACCOUNT,
     AccountStore,
     account_username,
+    sync_broker,
     write_broker_files,
 )
 from access.grants import GrantLog
 from access.store import control_plane
+from controlplane.live import LiveRegistry, open_registry
 from core.influx_logins import ensure_logins
 from core.processes import Child, free_port
 from core.settings import Settings
 from domain.registry import Registry
 from mainport import demo_history
+from mainport.broker_follow import follow_broker
 from mainport.influx_watchdog import InfluxWatchdog
 from mainport.influx_watchdog import observe as watch_observe
 from mainport.preparation import (
@@ -96,6 +100,8 @@ class Stack:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     influx_watch: tuple[Child, int] | None = None
     influx_watchdog: InfluxWatchdog = field(default_factory=lambda: InfluxWatchdog(0))
+    registry_source: LiveRegistry | None = None
+    registry_engine: Engine | None = None
 
     @property
     def broker_dir(self) -> Path:
@@ -123,7 +129,6 @@ class Stack:
 
     def _start_all(self) -> None:
         s = self.settings
-        say(prepare_control_plane(s))  # before any child reads the registry
         log_dir = s.log_dir
         # Logins and grants from the control-plane database (the data dir's former files are
         # imported on its first start: access/store.py).
@@ -191,12 +196,17 @@ class Stack:
             "MAINPORT_INGEST_METRICS_PORT": str(metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
+        seed_from = s.partners_file
         if history is not None and history.plan is not None:
             # The platform sees the history's maintenance window (module docstring).
-            partners = demo_history.partners_with_windows(
+            seed_from = demo_history.partners_with_windows(
                 s.partners_file, history.plan.maintenance, self.history_dir / "partners.yaml"
             )
-            env["MAINPORT_PARTNERS_FILE"] = str(partners)
+        # Before the children: the database seeded (database source) or the file applied (file
+        # source), from the history's partners file on a demo's start so its maintenance window
+        # is in it; then the broker following it. The children read the database only.
+        say(prepare_control_plane(s, seed_from))
+        self._follow_registry(seed_from)
         # Each child logs in to InfluxDB as its own role, with only that role's password.
         self._spawn("ingest", ["ingest"], {**env, **influx_env(logins["writer"])})
         self._spawn("retain-guard", ["retain-guard"], env)
@@ -371,7 +381,23 @@ class Stack:
             influxd.start()
             say(f"influxd restarted (pid {influxd.pid})")
 
+    def _follow_registry(self, partners_file: Path) -> None:
+        """The broker's rights follow the registry (a partner added or retired): this process
+        holds the broker's admin login, so it applies them, within `registry_poll_s` of the
+        commit; the ingest and API need no broker rights beyond their own.
+
+        The registry is prepared (seeded or applied: mainport/registry_start.py) before."""
+        s = self.settings
+        seeding = s.model_copy(update={"partners_file": partners_file})
+        self.registry_engine, self.registry_source = open_registry(seeding, start=False)
+        follow_broker(self.registry_source, lambda registry: sync_broker(s, registry), say)
+        self.registry_source.start()
+
     def _stop_all(self) -> None:
+        if self.registry_source is not None:
+            self.registry_source.stop()
+        if self.registry_engine is not None:
+            self.registry_engine.dispose()
         for sup in reversed(self.children):
             if sup.child.running():
                 code = sup.child.stop(timeout_s=15)

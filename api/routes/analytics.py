@@ -34,7 +34,14 @@ from api.analytics_models import (
 from api.analytics_store import rejected_rows
 from api.closed_months import report_rows
 from api.control_db import ControlDbDep
-from api.deps import CurrentPrincipal, InfluxDep, PartnerId, RegistryDep, SettingsDep
+from api.deps import (
+    CurrentPrincipal,
+    HistoryDep,
+    InfluxDep,
+    PartnerId,
+    RegistryDep,
+    SettingsDep,
+)
 from api.params import BadParameter, parse_window
 from domain.registry import Partner, Registry
 from domain.timestamps import format_rfc3339
@@ -75,6 +82,7 @@ async def uptime(
     partner_id: PartnerId,
     influx: InfluxDep,
     registry: RegistryDep,
+    history: HistoryDep,
     settings: SettingsDep,
     start: Start = None,
     end: End = None,
@@ -83,7 +91,14 @@ async def uptime(
     and the platform's own outages are unknown time, left out of both sides."""
     lo, hi, now = _window(start, end, settings.api_max_window_days)
     result = await partner_uptime(
-        influx, registry, _partner(registry, partner_id), lo, hi, now, settings.grace_factor
+        influx,
+        registry,
+        _partner(registry, partner_id),
+        lo,
+        hi,
+        now,
+        settings.grace_factor,
+        history=history,
     )
     return uptime_out(result)
 
@@ -95,6 +110,7 @@ async def usage(
     partner_id: PartnerId,
     influx: InfluxDep,
     registry: RegistryDep,
+    history: HistoryDep,
     settings: SettingsDep,
     start: Start = None,
     end: End = None,
@@ -106,7 +122,7 @@ async def usage(
     port and the partner's 95th percentile bandwidth (SPEC "Usage")."""
     lo, hi, now = _window(start, end, settings.api_max_window_days)
     result = await partner_usage(
-        influx, _partner(registry, partner_id), lo, hi, now, samples=samples
+        influx, _partner(registry, partner_id), lo, hi, now, samples=samples, history=history
     )
     return usage_out(result, samples)
 
@@ -148,6 +164,7 @@ async def report(
     principal: CurrentPrincipal,
     influx: InfluxDep,
     registry: RegistryDep,
+    history: HistoryDep,
     settings: SettingsDep,
     control_db: ControlDbDep,
     month: Annotated[
@@ -177,7 +194,7 @@ async def report(
     partners = [p for p in registry.partners if principal.may_see(p.id)]
     # Issue 17: a closed month's figures as frozen when it closed (api/closed_months.py).
     out = await report_rows(
-        influx, registry, partners, year_month, now, settings.grace_factor, control_db
+        influx, registry, partners, year_month, now, settings.grace_factor, control_db, history
     )
     if accept and "text/csv" in accept:
         return Response(_csv(out), media_type="text/csv; charset=utf-8")

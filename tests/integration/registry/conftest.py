@@ -68,9 +68,7 @@ def api(
 ) -> Iterator[Api]:
     """Database source of truth (MAINPORT_PARTNERS_FILE not set): writes allowed. A real
     InfluxDB behind it: some writes (an erasure's confirmation) read figures first."""
-    yield make_api(
-        tmp_path, control_db, registry, influx_url=influx_db.url, influx_db=influx_db.db
-    )
+    yield make_api(tmp_path, control_db, registry, influx_url=influx_db.url, influx_db=influx_db.db)
 
 
 @pytest.fixture
