@@ -16,6 +16,7 @@ from access.grants import GrantLog, GrantLogError
 from access.tokens import TokenStore
 from api.access_log import AccessLog, read_entry
 from api.guards import AttemptLimiter, SecurityHeaders
+from api.routes import alerts as alert_routes
 from api.routes import analytics, data, grants, health, network, partners, platform, telemetry
 from api.routes.data import log_time
 from core.settings import Settings
@@ -97,6 +98,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(platform.router)
     app.include_router(network.router)
     app.include_router(data.router)
+    app.include_router(alert_routes.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

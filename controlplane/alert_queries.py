@@ -58,8 +58,8 @@ def list_alerts(
     *,
     partner: str | None = None,
     state: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
     limit: int = 1000,
 ) -> list[AlertRow]:
     """Newest first. `partner`: only that partner's alerts (a partner token's scope);
@@ -72,11 +72,10 @@ def list_alerts(
         query = query.where(alerts.c.state == "firing", alerts.c.acked_at.is_not(None))
     elif state is not None:
         query = query.where(alerts.c.state == state)
-    if end is not None:
-        query = query.where(alerts.c.since_ns < datetime_ns(end))
-    if start is not None:
-        lo = datetime_ns(start)
-        query = query.where(or_(alerts.c.resolved_ns.is_(None), alerts.c.resolved_ns >= lo))
+    if end_ns is not None:
+        query = query.where(alerts.c.since_ns < end_ns)
+    if start_ns is not None:
+        query = query.where(or_(alerts.c.resolved_ns.is_(None), alerts.c.resolved_ns >= start_ns))
     with engine.connect() as conn:
         return [_row(r) for r in conn.execute(query)]
 
