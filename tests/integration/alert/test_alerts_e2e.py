@@ -302,3 +302,20 @@ def _suppressed(stack: Stack, device: str) -> bool:
     )  # fmt: skip
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     return any(r["subject"] == device for r in rows)
+
+
+def test_an_ingest_outage_is_one_platform_alert_and_no_partner_alert(stack: Stack) -> None:
+    wait_for(lambda: _monitored(stack.influx) == 11, 60, "every subject derived")
+    stack.start("alert", ["alert"])
+    time.sleep(2)
+    stack.children["ingest"].stop()  # devices go on publishing; nobody receives
+    wait_for(lambda: stack.by_key("platform", "ingest_down") != [], 90, "the platform alert")
+    time.sleep(2)
+    stack.start("ingest", ["ingest"])
+    wait_for(lambda: len(stack.by_key("platform", "ingest_down")) == 2, 90, "its resolve")
+    time.sleep(CLEAR_S + 2)  # what the restarted ingest brings in must not page either
+    kinds = [(m["kind"], m["subject"], m["event"]) for m in stack.hooks()]
+    assert kinds == [
+        ("platform", "ingest_down", "firing"),
+        ("platform", "ingest_down", "resolved"),
+    ]
