@@ -118,7 +118,8 @@ def email_sender(smtp: SmtpSettings, to: str) -> Send:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT_S) as conn:
             conn.ehlo()
             if smtp.starttls and conn.has_extn("starttls"):
-                conn.starttls(context=ssl.create_default_context(cafile=smtp.cafile))
+                cafile = str(smtp.cafile) if smtp.cafile else None
+                conn.starttls(context=ssl.create_default_context(cafile=cafile))
                 conn.ehlo()
             if smtp.username and smtp.password:
                 conn.login(smtp.username, smtp.password.get_secret_value())

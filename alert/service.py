@@ -39,7 +39,7 @@ class Receivers:
         mqtt: MqttPublisher | None,
     ) -> None:
         self.engine, self.settings, self.alert_settings = engine, settings, alert_settings
-        self.smtp = SmtpSettings()
+        self.smtp = SmtpSettings.of(settings)
         self.mqtt = mqtt
         self.workers: dict[str, Worker] = {}
         self.current: list[Receiver] = []
@@ -110,7 +110,7 @@ def _mqtt_publisher(settings: Settings, alert_settings: AlertSettings) -> MqttPu
 
 
 def run_alert(settings: Settings, alert_settings: AlertSettings | None = None) -> int:
-    alert_settings = alert_settings or AlertSettings()
+    alert_settings = alert_settings or AlertSettings.of(settings)
     stop = stop_on_signals(log)
     engine = open_database(settings.database)
     source = RegistrySource(engine, settings.registry_poll_s)

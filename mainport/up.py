@@ -197,6 +197,7 @@ class Stack:
         self._spawn("retain-guard", ["retain-guard"], env)
         self._spawn("derive", ["derive"], {**env, **influx_env(logins["deriver"])})
         self._spawn("api", ["api"], {**env, **influx_env(logins["reader"])})
+        self._spawn("alert", ["alert"], {**env, **influx_env(logins["reader"])})
         if collect:
             self._spawn("collector", ["collect"], {**env, **collector_env})
         elif self.registry.switches:
