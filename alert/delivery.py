@@ -141,6 +141,8 @@ class MqttPublisher:
 
     def send(self, message: dict[str, Any]) -> None:
         topic = f"{self.root}/{message['partner']}/_alerts"
+        if not self.client.is_connected():  # paho would queue it and send it later again
+            raise RuntimeError("not connected to the MQTT broker")
         info = self.client.publish(topic, body_of(message), qos=1)
         info.wait_for_publish(timeout=TIMEOUT_S)
         if not info.is_published():
