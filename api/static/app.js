@@ -2,6 +2,7 @@
 // polling loops: /api/v1/live every 2 s with If-None-Match (a 304 costs nothing, and a device
 // going offline shows within seconds), platform health every 10 s, analytics every 30 s.
 
+import { AlertsBanner } from "./alerts.js";
 import { ApiError, getJson, loadFeatures, session } from "./api.js";
 import { DASH, bytes, count, el, statusBadge } from "./format.js";
 import { Overview } from "./overview.js";
@@ -31,6 +32,7 @@ function clearError() {
 const overview = new Overview($("overview"), { onError: showError });
 const partnerPage = new PartnerPage(views.partner, { onError: showError });
 const switches = new SwitchesTable($("switches-section"), $("switches"));
+const alerts = new AlertsBanner($("alerts"), $("alerts-list"), { onError: showError });
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
@@ -45,10 +47,12 @@ function route() {
   const match = location.hash.match(/^#\/partners\/([a-z0-9-]+)$/);
   if (match) {
     show("partner");
+    alerts.setPartner(decodeURIComponent(match[1]));
     partnerPage.show(decodeURIComponent(match[1]));
     document.title = `Mainport — ${match[1]}`;
   } else {
     partnerPage.hide();
+    alerts.setPartner(null);
     show("overview");
     document.title = "Mainport — network overview";
   }
@@ -149,6 +153,7 @@ function start() {
   $("signout").hidden = false;
   stops = [
     every(LIVE_MS, pollLive),
+    every(LIVE_MS, () => alerts.refresh()),
     every(HEALTH_MS, pollHealth),
     every(FIGURES_MS, async () => {
       if (!state.live) await pollLive();
@@ -191,6 +196,8 @@ window.addEventListener("mainport:signed-out", () => {
   $("signout").hidden = true;
   $("viewer").textContent = "";
   $("health").replaceChildren();
+  alerts.alerts = [];
+  alerts.render();
   switches.clear();
   $("freshness").textContent = "";
   route();
