@@ -39,18 +39,19 @@ class Observed:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
-_BY_SUBJECT = 'GROUP BY "kind", "partner", "subject"'
+_TAGS = '"kind", "partner", "subject"'
 
 
 def read_observed(client: InfluxClient, now_ns: int, rejected_window_s: int) -> Observed:
     q = Statements()
+    # The tags as columns of one series, not one series per subject: 10,000 subjects answer
+    # in a fifth of the time (bench/alerts.py).
     marks = q.add(
-        f'SELECT "{derived.FIRST}", "{derived.LAST}" FROM "{DERIVED_RP}"."{derived.MARKS}" '
-        f"{_BY_SUBJECT}"
+        f'SELECT "{derived.FIRST}", "{derived.LAST}", {_TAGS} FROM "{DERIVED_RP}"."{derived.MARKS}"'
     )
     held = q.add(
-        f'SELECT "{derived.UNTIL}" FROM "{DERIVED_RP}"."{derived.HELD}" '
-        f'WHERE "{derived.UNTIL}" = 0 {_BY_SUBJECT}'
+        f'SELECT "{derived.UNTIL}", {_TAGS} FROM "{DERIVED_RP}"."{derived.HELD}" '
+        f'WHERE "{derived.UNTIL}" = 0'
     )
     newest = q.add(
         f'SELECT last("{EVENTS}") FROM "{MARKERS_RP}"."{MARKERS}" WHERE time > $since',
@@ -78,21 +79,19 @@ def read_observed(client: InfluxClient, now_ns: int, rejected_window_s: int) -> 
     out = Observed()
     open_runs: dict[tuple[str, str, str], int] = {}
     for series in res[held]:
-        starts = [int(row[0]) for row in series.values]
-        if starts:
-            open_runs[_key(series)] = max(starts)
+        for start, _until, kind, partner, subject in series.values:
+            key = (kind or "", partner or "", subject or "")
+            open_runs[key] = max(int(start), open_runs.get(key, 0))
     for series in res[marks]:
-        record = series.records()[-1]
-        kind, partner, subject = key = _key(series)
-        state = LiveState(
-            first_ns=record.get(derived.FIRST) or None,
-            last_ns=record.get(derived.LAST) or None,
-            held_since_ns=open_runs.get(key),
-        )
-        if kind == "device":
-            out.devices[(partner, subject)] = state
-        elif kind == "port":
-            out.ports[subject] = state
+        for _time, first, last, kind, partner, subject in series.values:
+            key = (kind or "", partner or "", subject or "")
+            state = LiveState(
+                first_ns=first or None, last_ns=last or None, held_since_ns=open_runs.get(key)
+            )
+            if kind == "device":
+                out.devices[(partner or "", subject or "")] = state
+            elif kind == "port":
+                out.ports[subject or ""] = state
     newest_ns = _first_time(res[newest])
     cursor_ns = _first_value(res[cursor])
     connected = [
@@ -124,11 +123,6 @@ def read_observed(client: InfluxClient, now_ns: int, rejected_window_s: int) -> 
         if series.values
     }
     return out
-
-
-def _key(series: Series) -> tuple[str, str, str]:
-    tags = series.tags
-    return (tags.get("kind", ""), tags.get("partner", ""), tags.get("subject", ""))
 
 
 def _first_time(result: list[Series]) -> int | None:
