@@ -18,6 +18,7 @@ class AlertSettings(BaseModel, frozen=True):
     derive_lag_max_s: float = 120.0
     rejected_threshold: int = 100
     rejected_window_s: int = 300
+    sla_at_risk_s: float = 600.0
     retry_max_s: float = 300.0
     mqtt_username: str = "_alert"
     mqtt_password: SecretStr | None = None

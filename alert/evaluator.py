@@ -16,12 +16,15 @@ from sqlalchemy import Engine
 from alert import store
 from alert.config import AlertSettings
 from alert.reads import HEARTBEAT_STALE_S, Observed, read_observed
+from alert.sla import month_of, partner_sla, read_month
 from alert.store import Receiver
 from domain.alerts import (
     Change,
+    Condition,
     Evaluation,
     LiveState,
     Open,
+    Unknown,
     evaluate_partner,
     partner_unknown,
     platform_condition,
@@ -29,12 +32,14 @@ from domain.alerts import (
     step,
 )
 from domain.intervals import Interval
-from domain.registry import Registry
+from domain.registry import Partner, Registry
 from domain.spans import platform_gaps
 from domain.timestamps import NS_PER_S
 from timeseries.client import InfluxClient, StoreError
 
 log = logging.getLogger(__name__)
+SLA_EVERY_NS = 60 * NS_PER_S
+"""A month's uptime moves slowly: its figures are read once a minute."""
 
 
 class Evaluator:
@@ -55,6 +60,8 @@ class Evaluator:
         self.receivers = receivers
         self.open: dict[str, Open] | None = None
         self._platform_since: dict[str, int] = {}
+        self._sla: dict[str, Condition] = {}
+        self._sla_at = 0
 
     def evaluate(self, now_ns: int) -> Evaluation:
         found = Evaluation()
@@ -93,12 +100,20 @@ class Evaluator:
         by_partner: dict[str, dict[str, LiveState]] = {}
         for (owner, device), state in seen.devices.items():
             by_partner.setdefault(owner, {})[device] = state
+        refresh_sla = now_ns - self._sla_at >= SLA_EVERY_NS
+        if refresh_sla:
+            self._sla, self._sla_at = {}, now_ns
         for partner in registry.partners:
+            unknown = partner_unknown(registry, partner.id, gaps)
+            if refresh_sla and partner.sla_target_pct is not None:
+                self._sla_of(partner, by_partner.get(partner.id, {}), unknown, now_ns)
+            if f"sla:{partner.id}" in self._sla:
+                found.conditions[f"sla:{partner.id}"] = self._sla[f"sla:{partner.id}"]
             evaluate_partner(
                 partner,
                 by_partner.get(partner.id, {}),
                 seen.ports,
-                unknown=partner_unknown(registry, partner.id, gaps),
+                unknown=unknown,
                 now_ns=now_ns,
                 alive_ns=seen.alive_ns,
                 grace_factor=self.grace_factor,
@@ -109,6 +124,22 @@ class Evaluator:
             )
             if cond is not None:
                 found.conditions[cond.key] = cond
+
+    def _sla_of(
+        self, partner: Partner, devices: dict[str, LiveState], unknown: list[Unknown], now: int
+    ) -> None:
+        month = month_of(now)
+        try:
+            silences, held = read_month(self.influx, partner.id, month)
+        except (StoreError, ValueError) as exc:
+            log.warning("SLA figures of %s unavailable: %s", partner.id, exc)
+            return
+        cond = partner_sla(
+            partner, devices, silences, held, unknown=unknown, month=month, now_ns=now,
+            grace_factor=self.grace_factor, at_risk_s=self.settings.sla_at_risk_s,
+        )  # fmt: skip
+        if cond is not None:
+            self._sla[cond.key] = cond
 
     def turn(self, now_ns: int | None = None) -> list[Change]:
         """Evaluate, persist the transitions and queue their notifications."""

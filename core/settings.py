@@ -423,6 +423,12 @@ class Settings(BaseSettings):
     alert_rejected_window_s: int = Field(
         300, ge=10, le=86_400, description="Alerts: the window for rejected-message bursts."
     )
+    alert_sla_at_risk_s: float = Field(
+        600.0,
+        ge=0,
+        description="Alerts: an SLA is at risk when less downtime budget (seconds) is left "
+        "for the month.",
+    )
     alert_retry_max_s: float = Field(
         300.0, gt=0, description="Alerts: longest wait between two delivery retries (backoff)."
     )
