@@ -149,8 +149,12 @@ class Evaluator:
         found = self.evaluate(now)
         changes = step(self.open, found, now, int(self.settings.clear_s * NS_PER_S))
         store.apply(self.engine, changes, self.receivers(), now)
+        if any(c.action in ("fire", "suppress") for c in changes):
+            self.open = store.load_open(self.engine)  # the ids as stored (alert/store.py)
         for change in changes:
-            if change.action == "resolve":
+            if change.action in ("fire", "suppress"):
+                pass
+            elif change.action == "resolve":
                 self.open.pop(change.alert.key, None)
             else:
                 self.open[change.alert.key] = change.alert

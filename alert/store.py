@@ -5,7 +5,7 @@ delivery workers send it): at least once, and never a second alert for one condi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from alert.secrets import unseal
 from controlplane.alert_tables import alert_deliveries, alert_events, alert_receivers, alerts
-from domain.alerts import Change, Condition, Open
+from domain.alerts import Change, Condition, Open, alert_id
 from domain.timestamps import format_rfc3339
 
 ALERTMANAGER = "alertmanager"
@@ -100,6 +100,10 @@ def _apply_one(conn: Connection, change: Change, receivers: list[Receiver], now_
     notify: str | None = None
     if change.action in ("fire", "suppress"):
         firing = change.action == "fire"
+        if conn.execute(select(alerts.c.id).where(alerts.c.id == a.id)).first() is not None:
+            # The same key fired before from the same instant (a condition that came back):
+            # still a new alert, with an id of its own.
+            a = replace(a, id=alert_id(f"{a.key}#{now_ns}", c.since_ns))
         conn.execute(
             insert(alerts).values(
                 id=a.id, key=a.key, kind=c.kind, partner=c.partner, subject=c.subject,

@@ -354,6 +354,7 @@ def step(
     for key, cond in found.conditions.items():
         was = open_alerts.get(key)
         if was is None:
+            cond = _dated(cond, now_ns)
             changes.append(
                 Change("fire", Open(alert_id(key, cond.since_ns), key, "firing", cond), now_ns)
             )
@@ -364,7 +365,7 @@ def step(
             changes.append(Change("update", Open(was.id, key, "firing", kept), now_ns))
     for key, sup in found.suppressed.items():
         if key not in open_alerts and key not in found.conditions:
-            cond = sup.condition
+            cond = _dated(sup.condition, now_ns)
             changes.append(
                 Change(
                     "suppress", Open(alert_id(key, cond.since_ns), key, "suppressed", cond), now_ns
@@ -384,6 +385,11 @@ def step(
         elif now_ns - was.clear_since_ns >= clear_ns:
             changes.append(Change("resolve", was, was.clear_since_ns))
     return changes
+
+
+def _dated(cond: Condition, now_ns: int) -> Condition:
+    """A condition without a start of its own (an SLA, a burst) starts when it first holds."""
+    return cond if cond.since_ns else replace(cond, since_ns=now_ns)
 
 
 def _materially_changed(old: Condition, new: Condition) -> bool:

@@ -41,6 +41,21 @@ def test_transitions_persist_and_a_restart_neither_repeats_nor_loses(control_db:
     engine.dispose()
 
 
+def test_a_condition_that_comes_back_from_the_same_instant_is_a_new_alert(
+    control_db: str,
+) -> None:
+    burst = condition(A, "aq-1")
+    found = Evaluation(conditions={burst.key: burst})
+    assert turn(control_db, found, T0 + S) == ["fire"]
+    assert turn(control_db, Evaluation(), T0 + 2 * S) == ["clearing"]
+    assert turn(control_db, Evaluation(), T0 + 3 * S) == ["resolve"]
+    assert turn(control_db, found, T0 + 4 * S) == ["fire"]
+    engine = open_database(control_db)
+    firings = [r for r in store.next_pending(engine, "a-hook") if r.event == "firing"]
+    assert len({r.payload["id"] for r in firings}) == 2
+    engine.dispose()
+
+
 @pytest.fixture
 def api(
     control_db: str, tmp_path: Path, spawn: Callable[[str, list[str], dict[str, str]], Child]
