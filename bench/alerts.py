@@ -130,7 +130,7 @@ class World:
                 continue
             self.last[key] = now
             lines.append(derived.marks_line(key, Marks(self.first, now, None)))
-        for key, start in self.port_down.items():
+        for key, start in list(self.port_down.items()):
             lines.append(derived.held_line(key, start, None))
         if lines:
             self.influx.write("\n".join(lines).encode(), rp=DERIVED_RP)
@@ -271,7 +271,9 @@ def bench(tmp: Path, url: str) -> None:
     world.port_down[port_key] = time.time_ns()
     world.frozen.update(k for k in world.last if k[0] == "device" and k[1] == big)
     time.sleep(3 * INTERVAL_S + INTERVAL_S + 5)  # every device's own deadline passes
-    world.port_down.clear()
+    started = world.port_down.pop(port_key)
+    # the next `up` sample closes the held-down run, as the deriver writes it
+    client.write(derived.held_line(port_key, started, time.time_ns()).encode(), rp=DERIVED_RP)
     world.frozen.clear()
     world.tick(everyone=True)
     wait_until(
