@@ -290,6 +290,7 @@ def bench(tmp: Path, url: str) -> None:
     eval_cpu = sum(cpu) / len(cpu) if cpu else float("nan")
     turn_ms = 1000 * statistics.median(cpu) if cpu else float("nan")
     stop.set()
+    world.stop.set()
     worker.stop.set()
     worker.wake.set()
     sink.server.shutdown()
