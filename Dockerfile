@@ -22,6 +22,7 @@ COPY access/ access/
 COPY controlplane/ controlplane/
 COPY derive/ derive/
 COPY collector/ collector/
+COPY alert/ alert/
 COPY mainport/ mainport/
 
 # Dependencies are pinned in pyproject.toml; requirements.lock, when present, also pins the

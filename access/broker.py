@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from access.dynsec import (
     ADMIN_ACCOUNT,
     DYNSEC_FILE,
+    SEND,
     Acl,
     ControlError,
     admin_acls,
@@ -64,7 +65,11 @@ NETWORK_ACCOUNT = "_network"
 # The retain guard (ingest/retained.py): reads everything, and may clear a retained message
 # anywhere under the root (it publishes empty retained messages only; see that module).
 RETAIN_ACCOUNT = "_retain"
-SERVICE_ACCOUNTS = (INGEST_ACCOUNT, NETWORK_ACCOUNT, RETAIN_ACCOUNT)
+ALERT_ACCOUNT = "_alert"
+"""The alert evaluator (alert/): publishes a partner's alerts on `{root}/{partner}/_alerts`,
+nothing else, and reads nothing."""
+ALERTS_TOPIC = "_alerts"
+SERVICE_ACCOUNTS = (INGEST_ACCOUNT, NETWORK_ACCOUNT, RETAIN_ACCOUNT, ALERT_ACCOUNT)
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 (a file name)
 
 
@@ -108,6 +113,8 @@ def _rules(scope: str, registry: Registry, root: str) -> list[tuple[str, str]]:
         return [("readwrite", f"{root}/{NETWORK}/#")]
     if scope == RETAIN_ACCOUNT:
         return [("readwrite", f"{root}/#")]
+    if scope == ALERT_ACCOUNT:
+        return [("write", f"{root}/+/{ALERTS_TOPIC}")]
     if registry.partner(scope) is None:
         return []
     return [("readwrite", f"{root}/{scope}/#")]
@@ -133,10 +140,14 @@ def login_rights(
         return read_write(f"{root}/{NETWORK}/#")
     if scope == RETAIN_ACCOUNT:
         return read_write(f"{root}/#")
+    if scope == ALERT_ACCOUNT:
+        return [(SEND, f"{root}/+/{ALERTS_TOPIC}")]
     if registry.partner(scope) is None:
         return []
-    if account.device is not None:
-        return read_write(f"{root}/{scope}/{account.device}/#")
+    if account.device is not None:  # its own topics, and its partner's alerts
+        return read_write(f"{root}/{scope}/{account.device}/#") + read_only(
+            f"{root}/{scope}/{ALERTS_TOPIC}"
+        )
     own = f"{root}/{scope}/#"
     rights = read_write(own) + read_only(f"$share/+/{own}")
     for topic in shared.get(scope, []):

@@ -23,6 +23,7 @@ from api.access_log import grantee_entries, read_entry
 from api.closed_months import close_months_loop
 from api.export import ExportSlots
 from api.guards import AttemptLimiter, SecurityHeaders
+from api.routes import alerts as alert_routes
 from api.routes import (
     analytics,
     data,
@@ -170,6 +171,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(registry_routes.router)
     app.include_router(registry_network.router)
     app.include_router(erasure.router)  # issue 17
+    app.include_router(alert_routes.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

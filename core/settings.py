@@ -401,6 +401,60 @@ class Settings(BaseSettings):
         "counts as down, so one lost message or a slow clock never opens an incident.",
     )
 
+    # --- alerts (`mainport alert`, docs/alerts.md) ---------------------------------------------
+    alert_eval_s: float = Field(
+        1.0, gt=0, le=60, description="Alerts: seconds between evaluations."
+    )
+    alert_clear_s: float = Field(
+        120.0,
+        ge=0,
+        description="Alerts: one resolves once its cause has been gone this long; a flap inside "
+        "it continues the alert instead of paging again (hysteresis).",
+    )
+    alert_alertmanager_url: str | None = Field(
+        None, description="Prometheus Alertmanager to post alerts to, e.g. http://127.0.0.1:9093."
+    )
+    alert_alertmanager_resend_s: float = Field(
+        60.0, gt=0, description="Alerts: firing ones are posted to Alertmanager again this often."
+    )
+    alert_derive_lag_max_s: float = Field(
+        120.0, gt=0, description="Alerts: derivation lag (seconds) that raises a platform alert."
+    )
+    alert_rejected_threshold: int = Field(
+        100, ge=1, description="Alerts: rejected messages of one partner in the window that alert."
+    )
+    alert_rejected_window_s: int = Field(
+        300, ge=10, le=86_400, description="Alerts: the window for rejected-message bursts."
+    )
+    alert_sla_at_risk_s: float = Field(
+        600.0,
+        ge=0,
+        description="Alerts: an SLA is at risk when less downtime budget (seconds) is left "
+        "for the month.",
+    )
+    alert_retry_max_s: float = Field(
+        300.0, gt=0, description="Alerts: longest wait between two delivery retries (backoff)."
+    )
+    alert_mqtt_username: str = Field(
+        "_alert",
+        description="Alerts: the evaluator's broker login (publishes {root}/{partner}/_alerts).",
+    )
+    alert_mqtt_password: SecretStr | None = Field(
+        None, description="Its password; none: no MQTT notifications."
+    )
+    alert_dashboard_url: str = Field(
+        "", description="Alerts: the dashboard's public URL, linked from notifications."
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail alert receivers.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="Its port.")
+    smtp_username: str | None = Field(None, description="SMTP login (none: no AUTH).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_sender: str = Field("mainport@localhost", description="From address of alert e-mail.")
+    smtp_starttls: bool = Field(True, description="STARTTLS whenever the SMTP server offers it.")
+    smtp_cafile: Path | None = Field(
+        None, description="CA bundle that verifies the SMTP server (default: the system's)."
+    )
+
     @field_validator("mqtt_host", "api_host")
     @classmethod
     def _host_not_empty(cls, value: str) -> str:

@@ -167,6 +167,16 @@ def parse_message(
         return rejected if own is None else replace(rejected, ts_ns=own)
 
 
+ALERTS = "_alerts"
+"""`{root}/{partner}/_alerts`: Mainport's own alerts to a partner (the alert service publishes
+them; the broker lets nobody else). Not telemetry: the ingest passes them by."""
+
+
+def is_alert_topic(topic: str, root: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 3 and parts[0] == root and parts[2] == ALERTS
+
+
 @lru_cache(maxsize=16_384)
 def _route(topic: str, root: str) -> tuple[str, str, str, str] | Rejected:
     """(kind, partner, device or switch, port) of a topic, or why it is not ours."""

@@ -15,7 +15,15 @@ from core.processes import stop_on_signals
 from core.settings import Settings
 from domain.budgets import DEFAULT_LIMITS, Budgets, Limits, Refusal
 from domain.lineprotocol import line
-from domain.messages import UNKNOWN, Rejected, Status, Telemetry, TelemetryBatch, parse_message
+from domain.messages import (
+    UNKNOWN,
+    Rejected,
+    Status,
+    Telemetry,
+    TelemetryBatch,
+    is_alert_topic,
+    parse_message,
+)
 from domain.registry import NETWORK, Registry
 from domain.registry_history import RegistryHistory
 from ingest import metrics
@@ -111,6 +119,9 @@ class Pipeline:
         return Rejected(msg.partner, RETIRED_DEVICE, detail, ts_ns)
 
     def handle(self, topic: str, payload: bytes, token: AckToken | None) -> None:
+        if is_alert_topic(topic, self.root):  # our own alert to a partner: acked, not counted
+            self.writer.submit([], token)
+            return
         received_ns = time.time_ns()
         refused: Refusal | None = None
         snapshot = self.source.current()

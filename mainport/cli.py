@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from mainport.cli_access import credentials_app, device_app, grant_app, token_app
+from mainport.cli_alerts import alert, alerts_app
 from mainport.cli_common import (
     fail,
     load_partners,
@@ -31,6 +32,8 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(token_app, name="token")
 app.add_typer(grant_app, name="grant")
 app.add_typer(device_app, name="device")
+app.add_typer(alerts_app, name="alerts")
+app.command()(alert)
 app.command()(export)
 app.add_typer(registry_app, name="registry")
 app.add_typer(partner_app, name="partner")

@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy import Engine
 
 from access.broker import (
+    ALERT_ACCOUNT,
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
     RETAIN_ACCOUNT,
@@ -142,6 +143,11 @@ class Stack:
             "MAINPORT_RETAIN_USERNAME": account_username(RETAIN_ACCOUNT, "up"),
             "MAINPORT_RETAIN_PASSWORD": store.issue(RETAIN_ACCOUNT, label="up", runtime=True),
         }
+        # The alert evaluator's own login: publishes only on {root}/{partner}/_alerts.
+        alert_env = {
+            "MAINPORT_ALERT_MQTT_USERNAME": account_username(ALERT_ACCOUNT, "up"),
+            "MAINPORT_ALERT_MQTT_PASSWORD": store.issue(ALERT_ACCOUNT, label="up", runtime=True),
+        }
         sim_credentials: dict[str, tuple[str, str]] = {}
         if self.simulate:
             sim_credentials = simulator_logins(
@@ -212,6 +218,7 @@ class Stack:
         self._spawn("retain-guard", ["retain-guard"], env)
         self._spawn("derive", ["derive"], {**env, **influx_env(logins["deriver"])})
         self._spawn("api", ["api"], {**env, **influx_env(logins["reader"])})
+        self._spawn("alert", ["alert"], {**env, **alert_env, **influx_env(logins["reader"])})
         if collect:
             self._spawn("collector", ["collect"], {**env, **collector_env})
         elif self.registry.switches:

@@ -31,6 +31,8 @@ command -v snmpbulkwalk >/dev/null 2>&1 || need_pkgs+=(snmp)
 # PostgreSQL's server: the control-plane tests run every database test on SQLite and on a real
 # PostgreSQL cluster (tests/integration/postgres_support.py: initdb + postgres, not a service).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
+# Prometheus Alertmanager: the alert tests post to a real one (tests/integration/alert/).
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 fi

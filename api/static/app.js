@@ -2,6 +2,7 @@
 // polling loops: /api/v1/live every 2 s with If-None-Match (a 304 costs nothing, and a device
 // going offline shows within seconds), platform health every 10 s, analytics every 30 s.
 
+import { AlertsBanner } from "./alerts.js";
 import { ApiError, getJson, loadFeatures, session } from "./api.js";
 import { AuditPage } from "./audit.js";
 import { DASH, bytes, count, el, statusBadge } from "./format.js";
@@ -40,6 +41,7 @@ const switches = new SwitchesTable($("switches-section"), $("switches"));
 const registryPage = new RegistryPage(views.registry, { onError: showError });
 const auditPage = new AuditPage(views.audit, { onError: showError });
 const accessLog = new AccessLogPage(views.access, { onError: showError });
+const alerts = new AlertsBanner($("alerts"), $("alerts-list"), { onError: showError });
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
@@ -87,10 +89,12 @@ function route() {
     document.title = "Mainport — audit";
   } else if (match) {
     show("partner");
+    alerts.setPartner(decodeURIComponent(match[1]));
     partnerPage.show(decodeURIComponent(match[1]));
     document.title = `Mainport — ${match[1]}`;
   } else {
     partnerPage.hide();
+    alerts.setPartner(null);
     show("overview");
     document.title = "Mainport — network overview";
   }
@@ -191,6 +195,7 @@ function start() {
   $("signout").hidden = false;
   stops = [
     every(LIVE_MS, pollLive),
+    every(LIVE_MS, () => alerts.refresh()),
     every(HEALTH_MS, pollHealth),
     every(FIGURES_MS, async () => {
       if (!state.live) await pollLive();
@@ -234,6 +239,8 @@ window.addEventListener("mainport:signed-out", () => {
   $("viewer").textContent = "";
   delete document.body.dataset.role;
   $("health").replaceChildren();
+  alerts.alerts = [];
+  alerts.render();
   switches.clear();
   $("freshness").textContent = "";
   route();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import controlplane.alert_tables  # noqa: F401 - its tables on the same MetaData
 from controlplane.tables import metadata
 
 connection = context.config.attributes["connection"]

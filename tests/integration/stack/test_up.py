@@ -113,7 +113,8 @@ def test_up_serves_every_demo_partner_online_and_ctrl_c_leaves_nothing_running(
     assert "showing local files" not in letters.stderr
 
     pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", log.read_text())]
-    assert len(set(pids)) == 7  # broker, influxd, ingest, retain guard, deriver, api, simulator
+    # broker, influxd, ingest, retain guard, deriver, api, alert evaluator, simulator
+    assert len(set(pids)) == 8
     assert all(_alive(pid) for pid in pids)
 
     # A crashed child is reported with its exit code and restarted, not hidden.

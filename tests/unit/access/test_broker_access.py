@@ -10,6 +10,7 @@ from textwrap import dedent
 import pytest
 
 from access.broker import (
+    ALERT_ACCOUNT,
     INGEST_ACCOUNT,
     NETWORK_ACCOUNT,
     Account,
@@ -21,7 +22,7 @@ from access.broker import (
     render_password_file,
     validate_scope,
 )
-from access.dynsec import admin_acls, control_commands, render_dynsec, roles_of
+from access.dynsec import SEND, admin_acls, control_commands, render_dynsec, roles_of
 from domain.registry import Registry, parse_registry
 
 # Known vector: `mosquitto_passwd` output for password "secret" with this salt.
@@ -193,7 +194,18 @@ def test_a_device_login_may_publish_as_its_own_device_only(partners: Registry) -
 
     rights = login_rights(device, partners, "mainport", {})
 
-    assert sorted({topic for _, topic in rights}) == ["mainport/woonbron/heat-1/#"]
+    assert sorted({t for kind, t in rights if kind == SEND}) == ["mainport/woonbron/heat-1/#"]
+    # and it may read its partner's alerts (alert/, issue 15)
+    assert sorted({t for _, t in rights}) == [
+        "mainport/woonbron/_alerts",
+        "mainport/woonbron/heat-1/#",
+    ]
+
+
+def test_the_alert_login_may_only_publish_alerts(partners: Registry) -> None:
+    rights = login_rights(account("_alert", ALERT_ACCOUNT), partners, "mainport", {})
+
+    assert rights == [(SEND, "mainport/+/_alerts")]
 
 
 def test_only_ingest_logins_reach_the_shared_subscription_over_everything(

@@ -1,0 +1,1 @@
+"""`mainport alert`: the alert evaluator and notifier (issue 15, SPEC "Alerts")."""
