@@ -51,7 +51,7 @@ def read_entry(
         return None
     if route_path.startswith(LOGGED_PREFIX):
         partner = str(path_params.get("partner_id", ""))
-    elif route_path in LOGGED_ROUTES:
+    elif route_path in LOGGED_ROUTES or route_path.startswith("/api/v1/alerts/"):
         asked = query.get("partner")  # a listing narrowed to one partner (`?partner=`)
         partner = principal.partner or (asked[:32] if asked else ALL_PARTNERS)
     else:

@@ -19,12 +19,16 @@ import httpx
 import pytest
 
 from access.grants import GrantLog
+from alert import store
 from api.app import create_app
 from core.settings import Settings
+from domain.alerts import Evaluation
 from domain.registry import Registry
 from domain.timestamps import format_rfc3339
 from tests.conftest import PARTNERS_FILE, control_engine, wait_for
 from tests.integration.access_common import A, B, C, Site, api_site, bearer
+from tests.integration.alert.dashboard_site import T0 as T0_ALERT
+from tests.integration.alert.dashboard_site import condition, turn
 from tests.integration.conftest import Influx
 
 SHARED = "aq-spuiboulevard"
@@ -82,6 +86,11 @@ def site(
         GrantLog(control_engine(running.data_dir)).add(
             registry, A, B, [SHARED], "operator (test)", "export test", purpose="export tests"
         )
+        # One alert of A's, so its detail route answers with data too.
+        engine = control_engine(running.data_dir)
+        turn_url = engine.url.render_as_string(hide_password=False)
+        turn(turn_url, Evaluation(conditions={c.key: c for c in [condition(A, SHARED)]}), T0_ALERT)
+        VALUES["alert_id"] = next(iter(store.load_open(engine).values())).id
         yield running
 
 

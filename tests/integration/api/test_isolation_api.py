@@ -100,6 +100,8 @@ def _defaults(grant_id: str) -> dict[str, str]:
         "port": "xe-0-0-1",
         "window_id": "1",
         "purpose": "attack matrix",
+        "alert_id": "0" * 40,  # no such alert: 404 past the checks
+        "comment": "attack matrix",
     }
 
 

@@ -153,8 +153,15 @@ CASES: list[tuple[str, str, Call]] = [
 ]
 
 
+NOT_REGISTRY_CHANGES = {
+    ("POST", "/api/v1/alerts/{alert_id}/ack"): "kept in the alert's own history (who, when, "
+    "comment: GET /api/v1/alerts/{id}), tested in tests/integration/alert/",
+}
+"""Write routes that change no control-plane record the audit is for, and where their trail is."""
+
+
 def test_every_write_route_is_audited(api: Api) -> None:
-    covered = {(method, path) for method, path, _ in CASES}
+    covered = {(method, path) for method, path, _ in CASES} | set(NOT_REGISTRY_CHANGES)
     missing = write_routes(api) - covered
     assert not missing, f"write routes without an audit case here: {sorted(missing)}"
 
