@@ -25,6 +25,7 @@ from api.routes import (
     partners,
     platform,
     registry_network,
+    selfservice,
     telemetry,
 )
 from api.routes import registry as registry_routes
@@ -118,6 +119,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(data.router)
     app.include_router(registry_routes.router)
     app.include_router(registry_network.router)
+    app.include_router(selfservice.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

@@ -241,7 +241,11 @@ def _within_quota(state: State, partner: dict[str, Any], device: Device) -> None
         raise QuotaExceeded(f"the partner's device quota ({quota}) is used up", "id")
     kinds = partner["allowed_kinds"]
     if kinds is not None and device.kind not in kinds:
-        raise QuotaExceeded(f"kind {device.kind!r} is not one of {sorted(kinds)}", "kind")
+        # A body the partner can fix, not a right it lacks: 422 naming the field.
+        raise InvalidChange(
+            f"kind {device.kind!r} is not allowed for this partner (allowed: {sorted(kinds)})",
+            "kind",
+        )
 
 
 def set_device(
