@@ -103,7 +103,9 @@ def _registered(
     control-plane database when it is the source of truth (devices added by API or CLI since
     the start are there), else, or while it is still unseeded, from the partners file."""
     in_file = [
-        (p.id, d.id) for p, d in registry.devices() if d.id == device_id and partner_id in ("", p.id)
+        (p.id, d.id)
+        for p, d in registry.devices()
+        if d.id == device_id and partner_id in ("", p.id)
     ]
     if settings.registry_source == "file":
         return in_file
