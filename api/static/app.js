@@ -6,6 +6,7 @@ import { ApiError, getJson, loadFeatures, session } from "./api.js";
 import { DASH, bytes, count, el, statusBadge } from "./format.js";
 import { Overview } from "./overview.js";
 import { PartnerPage } from "./partner.js";
+import { DevicesSelf } from "./devices_self.js";
 import { SwitchesTable } from "./switches.js";
 
 const LIVE_MS = 2000;
@@ -13,7 +14,9 @@ const HEALTH_MS = 10000;
 const FIGURES_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
-const views = { signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view") };
+const views = {
+  signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view"), devices: $("devices-view"),
+};
 const errorBox = $("error");
 
 const state = { viewer: null, liveEtag: null, live: null, liveAt: 0, timers: [] };
@@ -31,6 +34,7 @@ function clearError() {
 const overview = new Overview($("overview"), { onError: showError });
 const partnerPage = new PartnerPage(views.partner, { onError: showError });
 const switches = new SwitchesTable($("switches-section"), $("switches"));
+const devicesSelf = new DevicesSelf(views.devices, { onError: showError });
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
@@ -42,6 +46,15 @@ function route() {
     $("token").focus();
     return;
   }
+  const onboarding = location.hash.match(/^#\/devices\/([a-z0-9-]+)(?:\/([^/]+))?$/);
+  if (onboarding) {
+    partnerPage.hide();
+    show("devices");
+    devicesSelf.show(onboarding[1], onboarding[2] ? decodeURIComponent(onboarding[2]) : null);
+    document.title = `Mainport — devices of ${onboarding[1]}`;
+    return;
+  }
+  devicesSelf.hide();
   const match = location.hash.match(/^#\/partners\/([a-z0-9-]+)$/);
   if (match) {
     show("partner");
@@ -130,6 +143,10 @@ function onViewer(viewer) {
   state.viewer = viewer;
   $("viewer").textContent = viewer.role === "operator" ? "operator" : `partner ${viewer.partner}`;
   document.body.dataset.role = viewer.role;
+  if (viewer.role === "partner") {
+    $("nav-devices").href = `#/devices/${viewer.partner}`;
+    $("nav-devices").hidden = false;
+  }
   // A partner lands on its own page; the overview (one row) stays one click away.
   if (viewer.role === "partner" && (location.hash === "" || location.hash === "#/")) {
     location.hash = `#/partners/${viewer.partner}`;
@@ -190,6 +207,7 @@ window.addEventListener("mainport:signed-out", () => {
   state.liveEtag = null;
   $("signout").hidden = true;
   $("viewer").textContent = "";
+  $("nav-devices").hidden = true;
   $("health").replaceChildren();
   switches.clear();
   $("freshness").textContent = "";
