@@ -19,6 +19,7 @@ from api.guards import AttemptLimiter, SecurityHeaders
 from api.routes import (
     analytics,
     data,
+    gateways,
     grants,
     health,
     network,
@@ -120,6 +121,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(registry_routes.router)
     app.include_router(registry_network.router)
     app.include_router(selfservice.router)
+    app.include_router(gateways.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

@@ -90,3 +90,18 @@ class DeviceDebug(BaseModel):
     topics: dict[str, str]
     messages: list[StoredMessage] = Field(description="Last stored messages, newest first")
     rejected: list[RejectedMessage] = Field(description="Last rejected ones, newest first")
+
+
+class BulkLoginsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    devices: list[str] = Field(min_length=1, max_length=10_000, description="Device ids")
+
+
+class BulkLogin(BaseModel):
+    username: str
+    password: str = Field(description="Shown once")
+
+
+class BulkLogins(BaseModel):
+    logins: list[BulkLogin]
+    broker_updated: bool
