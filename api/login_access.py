@@ -26,8 +26,10 @@ from access.tokens import Principal
 from api.guards import AttemptLimiter
 from api.selfservice_models import ConnectOut, LoginOut, Revoked
 from controlplane import audit as audit_log
-from controlplane.db import write_tx
+from controlplane.db import utcnow, write_tx
 from controlplane.registry_queries import DeviceRow, device_row
+from controlplane.registry_store import is_empty
+from controlplane.snapshot import load_snapshot
 from controlplane.tables import partners
 from core.settings import Settings
 from domain.connect_guide import BrokerAddress, device_topics, guide
@@ -102,12 +104,18 @@ def store(settings: Settings) -> AccountStore:
     return AccountStore(settings.credentials_file)
 
 
-def registry(request: Request) -> Registry:
-    """The registry the broker's rights are made from: the live one when the process has it."""
+def registry(request: Request, settings: Settings) -> Registry:
+    """The registry the broker's rights are made from: the process's live view when it has
+    one; else, when the database is the source of truth and seeded, the registry in force there
+    (a partner added since the start included); else the one the process started with."""
     source = getattr(request.app.state, "registry_source", None)
     if source is not None:
-        registry: Registry = source.current().registry
-        return registry
+        live: Registry = source.current().registry
+        return live
+    if settings.registry_source == "database":
+        with engine(request).connect() as conn, conn.begin():
+            if not is_empty(conn):
+                return load_snapshot(conn, utcnow()).registry
     fixed: Registry = request.app.state.registry
     return fixed
 
@@ -115,7 +123,7 @@ def registry(request: Request) -> Registry:
 def apply(request: Request, settings: Settings) -> bool:
     """The stored logins in force on the broker; False when no running broker took them."""
     try:
-        applied = sync_broker(settings, registry(request))
+        applied = sync_broker(settings, registry(request, settings))
     except ControlError as exc:
         log.error("a login changed but the broker refused the new rights: %s", exc)
         raise HTTPException(
