@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -210,7 +211,7 @@ class _Accounts(AccountStore):
 def storm_broker(root: Path, count: int) -> Iterator[tuple[int, int, str, dict[str, str]]]:
     """A broker started with `count` device logins of PARTNER (and `_ingest`): (port, pid,
     ingest password, username → password)."""
-    registry = load_registry(root / "partners.yaml")
+    registry = load_registry(partners_yaml(root / "partners.yaml", []))
     now = utcnow().isoformat(timespec="seconds")
     passwords = {f"{PARTNER}.dev-{n:05d}": new_password() for n in range(count)}
     accounts = [
@@ -280,7 +281,8 @@ async def storm_then_load(
     return storm_s, len(writers), rss, rate
 
 
-def publisher(port: int, login: str, password: str, topic: str, count: int) -> None:
+def publisher(port: int, login: str, password: str, topic: str, count: int, start: Any) -> None:
+    """QoS 1, 100 unacked at most, from when every publisher is connected (`start`)."""
     done = threading.Semaphore(0)
     window = threading.Semaphore(100)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=login, protocol=mqtt.MQTTv311)
@@ -293,6 +295,7 @@ def publisher(port: int, login: str, password: str, topic: str, count: int) -> N
     client.on_publish = on_publish
     client.connect(HOST, port)
     client.loop_start()
+    start.wait()
     for _ in range(count):
         window.acquire()
         client.publish(topic, PAYLOAD, qos=1)
@@ -328,12 +331,17 @@ def throughput(
     sub.loop_start()
     sub.subscribe(f"$share/b{uuid.uuid4().hex[:6]}/mainport/#", qos=1)
     ready.wait(10)
+    # Spawned, not forked: this process has threads (the subscriber's loop, the storm's event
+    # loop) and a forked child may inherit one of their locks held, and hang.
+    spawn = mp.get_context("spawn")
+    start = spawn.Barrier(len(senders) + 1)
     procs = [
-        mp.Process(target=publisher, args=(port, login, pw, topic, each))
+        spawn.Process(target=publisher, args=(port, login, pw, topic, each, start))
         for login, pw, topic in senders
     ]
     for p in procs:
         p.start()
+    start.wait()
     for p in procs:
         p.join(300)
         if p.is_alive():  # stuck: say so rather than hang the run
@@ -367,53 +375,59 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000, help="connect storm, rules")
     parser.add_argument("--api-devices", type=int, default=2_000, help="bulk through the API")
     parser.add_argument("--chunk", type=int, default=100, help="logins per bulk request")
-    parser.add_argument("--per-change", type=int, default=100)
+    parser.add_argument("--per-change", type=int, default=100, help="0: storm only")
     parser.add_argument("--messages", type=int, default=40_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        with stack(Path(tmp)) as s:
-            adds, logins = per_change(s, args.per_change)
-            print(
-                f"provisioning through the API, {args.per_change} changes one at a time "
-                "(ms, median / p95):"
-            )
-            print(f"  register a device   {q(adds)[0]:8.1f} / {q(adds)[1]:8.1f}")
-            print(f"  issue its login     {q(logins)[0]:8.1f} / {q(logins)[1]:8.1f}")
-            apply_s, took, _ = bulk(s, args.api_devices, args.chunk)
-            n = args.api_devices
-            print(f"provisioning in bulk, {n} devices:")
-            print(f"  registry apply      {apply_s:8.1f} s ({n / apply_s:,.0f} devices/s)")
-            print(
-                f"  logins, {args.chunk} per request: {sum(took):.1f} s in all "
-                f"({n / sum(took):,.0f} logins/s); first request {took[0]:.2f} s, "
-                f"last {took[-1]:.2f} s"
-            )
-        root = Path(tmp)
-        with storm_broker(root, args.devices) as (port, pid, ingest, passwords):
-            rss_before = rss_mb(pid)
-            senders = [
-                (u, passwords[u], f"mainport/{PARTNER}/{u.split('.', 1)[1]}/telemetry")
-                for u in list(passwords)[-20:]
-            ]
-            held = {u: p for u, p in passwords.items() if u not in {x[0] for x in senders}}
-            storm_s, connected, rss_after, per_device = asyncio.run(
-                storm_then_load(port, pid, held, ingest, senders, args.messages)
-            )
-            print(
-                f"connect storm: {connected} clients with their own logins, all accepted "
-                f"in {storm_s:.1f} s ({connected / storm_s:,.0f}/s)"
-            )
-            print(f"  broker RSS          {rss_before:8.1f} MB idle, {rss_after:8.1f} MB connected")
-        partner_rate, partner_rss = baseline_broker(root, args.messages)
-        print(f"broker throughput, 20 publishers, {args.messages} QoS 1 messages:")
+        if args.per_change > 0:
+            provision(Path(tmp), args)
+        storm_part(Path(tmp), args)
+
+
+def provision(root: Path, args: argparse.Namespace) -> None:
+    with stack(root) as s:
+        adds, logins = per_change(s, args.per_change)
         print(
-            f"  {args.devices} per-device rules  {per_device:10,.0f} msg/s "
-            f"({args.devices - 20} idle clients connected)"
+            f"provisioning through the API, {args.per_change} changes one at a time "
+            "(ms, median / p95):"
+        )
+        print(f"  register a device   {q(adds)[0]:8.1f} / {q(adds)[1]:8.1f}")
+        print(f"  issue its login     {q(logins)[0]:8.1f} / {q(logins)[1]:8.1f}")
+        apply_s, took, _ = bulk(s, args.api_devices, args.chunk)
+        n = args.api_devices
+        print(f"provisioning in bulk, {n} devices:")
+        print(f"  registry apply      {apply_s:8.1f} s ({n / apply_s:,.0f} devices/s)")
+        print(
+            f"  logins, {args.chunk} per request: {sum(took):.1f} s in all "
+            f"({n / sum(took):,.0f} logins/s); first request {took[0]:.2f} s, "
+            f"last {took[-1]:.2f} s"
+        )
+
+
+def storm_part(root: Path, args: argparse.Namespace) -> None:
+    with storm_broker(root, args.devices) as (port, pid, ingest, passwords):
+        rss_before = rss_mb(pid)
+        senders = [
+            (u, passwords[u], f"mainport/{PARTNER}/{u.split('.', 1)[1]}/telemetry")
+            for u in list(passwords)[-20:]
+        ]
+        held = {u: p for u, p in passwords.items() if u not in {x[0] for x in senders}}
+        storm_s, connected, rss_after, per_device = asyncio.run(
+            storm_then_load(port, pid, held, ingest, senders, args.messages)
         )
         print(
-            f"  20 partner rules      {partner_rate:10,.0f} msg/s (broker RSS {partner_rss:.1f} MB)"
+            f"connect storm: {connected} clients with their own logins, all accepted "
+            f"in {storm_s:.1f} s ({connected / storm_s:,.0f}/s)"
         )
-        print(f"  ratio per-device / partner: {per_device / partner_rate:.2f}")
+        print(f"  broker RSS          {rss_before:8.1f} MB idle, {rss_after:8.1f} MB connected")
+    partner_rate, partner_rss = baseline_broker(root, args.messages)
+    print(f"broker throughput, 20 publishers, {args.messages} QoS 1 messages:")
+    print(
+        f"  {args.devices} per-device rules  {per_device:10,.0f} msg/s "
+        f"({args.devices - 20} idle clients connected)"
+    )
+    print(f"  20 partner rules      {partner_rate:10,.0f} msg/s (broker RSS {partner_rss:.1f} MB)")
+    print(f"  ratio per-device / partner: {per_device / partner_rate:.2f}")
 
 
 if __name__ == "__main__":

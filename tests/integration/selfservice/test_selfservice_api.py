@@ -245,3 +245,21 @@ def test_the_cli_prints_the_device_secret_alone(site: SelfServiceSite) -> None:
     assert "\n" not in password and len(password) >= 24
     device_session(site, f"{PARTNER_ID}.cli-meter", password).close()
     assert site.call("DELETE", f"{DEVICES}/cli-meter").status_code == 200
+
+
+def test_many_device_logins_at_once_each_shown_once(site: SelfServiceSite) -> None:
+    for device in ("bulk-1", "bulk-2"):
+        assert site.call("POST", DEVICES, json={"id": device}).status_code == 201
+    path = f"/api/v1/partners/{PARTNER_ID}/device-logins"
+    refused = site.call("POST", path, site.other, json={"devices": ["bulk-1"]})
+    assert refused.status_code == 403
+    unknown = site.call("POST", path, json={"devices": ["bulk-1", "no-such-device"]})
+    assert unknown.status_code == 404  # all or none: bulk-1 got no login either
+    made = site.call("POST", path, json={"devices": ["bulk-1", "bulk-2"]})
+    assert made.status_code == 201, made.text
+    logins = made.json()["logins"]
+    assert [x["username"] for x in logins] == [f"{PARTNER_ID}.bulk-1", f"{PARTNER_ID}.bulk-2"]
+    for login in logins:
+        device_session(site, login["username"], login["password"]).close()
+    for device in ("bulk-1", "bulk-2"):
+        assert site.call("DELETE", f"{DEVICES}/{device}").status_code == 200
