@@ -18,6 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from access.broker import LABEL_RE, account_username
 from access.tls import tls_files
@@ -167,8 +168,9 @@ async def debug_device(
 ) -> DeviceDebug:
     """One device, alone: liveness, last stored and rejected messages (reason and excerpt),
     last status and Last Will, its login. For the partner who owns it and the operator."""
-    may_read(principal, request, partner_id)
-    row = device(request, partner_id, device_id)
+    # The control-plane reads are blocking: off the event loop, like the sync routes'.
+    await run_in_threadpool(may_read, principal, request, partner_id)
+    row = await run_in_threadpool(device, request, partner_id, device_id)
     view = await device_debug(
         influx,
         partner=partner_id,
@@ -180,7 +182,7 @@ async def debug_device(
     )
     statuses = [StatusEvent(time=format_rfc3339(t), online=o) for t, o in view.statuses]
     login = (
-        account(settings, account_username(partner_id, device_id))
+        await run_in_threadpool(account, settings, account_username(partner_id, device_id))
         if LABEL_RE.fullmatch(device_id)
         else None
     )
