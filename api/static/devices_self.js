@@ -44,12 +44,19 @@ function copyButton(target, label) {
 
 function field(name, value, label) {
   const code = el("code", { dataset: { field: name } }, value);
-  return [el("dt", {}, label), el("dd", {}, code, " ", copyButton(code, label.toLowerCase()))];
+  return el("tr", {}, el("th", { scope: "row" }, label), el("td", {}, code), el("td", {}, copyButton(code, label.toLowerCase())));
 }
 
 function block(name, text, label) {
-  const pre = el("pre", { dataset: { field: name }, className: "snippet" }, text);
+  // Wrapped, not scrolled: a long command stays whole on screen (CSSOM, not a style attribute).
+  const pre = el("pre", { dataset: { field: name }, className: "snippet", style: { whiteSpace: "pre-wrap", overflowWrap: "anywhere" } }, text);
   return el("div", { className: "snippet-block" }, el("h3", {}, label, " ", copyButton(pre, "snippet")), pre);
+}
+
+/** A two-column table of facts (label, value). */
+function facts(id, rows) {
+  return el("table", { className: "grid-table", id },
+    el("tbody", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, v)))));
 }
 
 /** The credentials and the guide, shown once after a login was issued. */
@@ -59,12 +66,12 @@ function issuedPanel(issued) {
     el("h2", { id: "issued-title" }, `MQTT login ${issued.username}`),
     el("p", { className: "hint", attrs: { role: "note" } },
       "The password is shown this once: copy it now. Only a hash is kept; issue a new one to replace it."),
-    el("dl", { className: "summary" },
-      ...field("username", issued.username, "Username"),
-      ...field("password", issued.password, "Password"),
-      ...field("host", c.host, "Broker host"),
-      ...field("tls_port", String(c.tls_port), "TLS port"),
-      ...Object.entries(c.topics).flatMap(([k, t]) => field(`topic-${k}`, t, `Topic ${k}`))),
+    el("table", { className: "grid-table" }, el("tbody", {},
+      field("username", issued.username, "Username"),
+      field("password", issued.password, "Password"),
+      field("host", c.host, "Broker host"),
+      field("tls_port", String(c.tls_port), "TLS port"),
+      ...Object.entries(c.topics).map(([k, t]) => field(`topic-${k}`, t, `Topic ${k}`)))),
     block("get_ca", c.get_ca, "1. Get the broker's CA certificate"),
     block("example_payload", c.example_payload, "Example payload"),
     block("mosquitto_pub", c.mosquitto_pub, "2. Publish with mosquitto_pub"),
@@ -185,7 +192,7 @@ export class DevicesSelf {
     const issued = this.issued && this.issued.device === d ? this.issued.body : null;
     this.issued = null; // shown once: leaving the page forgets it
     this.stateCell = el("span", { id: "device-state", dataset: { state: "unknown" } });
-    this.facts = el("dl", { className: "summary", id: "device-facts" });
+    this.facts = el("div", { id: "device-facts" });
     this.messages = el("tbody");
     this.rejected = el("tbody");
     this.loginBox = el("div", { id: "device-login" });
@@ -222,10 +229,10 @@ export class DevicesSelf {
     this.stateCell.replaceChildren(statusBadge(v.state, v.state === "unknown" ? "not heard from yet" : v.state));
     const will = v.last_will ? `${dateTime(v.last_will.time)} (${ago(v.last_will.time)})` : "none";
     const status = v.last_status ? `${v.last_status.online ? "online" : "offline"} at ${dateTime(v.last_status.time)}` : "none";
-    const facts = [["Kind", v.kind], ["Interval", `${v.interval_s} s`], ["Last seen", v.last_seen ? `${dateTime(v.last_seen)} (${ago(v.last_seen)})` : "never"],
+    const rows = [["Kind", v.kind], ["Interval", `${v.interval_s} s`], ["Last seen", v.last_seen ? `${dateTime(v.last_seen)} (${ago(v.last_seen)})` : "never"],
       ["Last status", status], ["Last Will (offline)", will], ["Telemetry topic", v.topics.telemetry], ["Status topic", v.topics.status]];
-    if (v.retired_from) facts.push(["Retired from", dateTime(v.retired_from)]);
-    this.facts.replaceChildren(...facts.flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val)]));
+    if (v.retired_from) rows.push(["Retired from", dateTime(v.retired_from)]);
+    this.facts.replaceChildren(facts("device-fact-table", rows));
     this.renderLogin(v.login);
     this.messages.replaceChildren(...(v.messages.length ? v.messages.map((m) => el("tr", {},
       el("td", {}, dateTime(m.time)), el("td", {}, m.type), el("td", { className: "num" }, m.bytes),

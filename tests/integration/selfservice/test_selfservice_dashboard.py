@@ -11,7 +11,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.integration.access_common import Session
-from tests.integration.dashboard.dashboard_support import CHROMIUM_ARGS, Console, require_browser
+from tests.integration.dashboard.dashboard_support import (
+    CHROMIUM_ARGS,
+    Console,
+    require_browser,
+    save_screenshot,
+)
 from tests.integration.selfservice.selfservice_support import HOST, PARTNER_ID, SelfServiceSite
 
 ONLINE_WITHIN_MS = 5000  # the promise: online on the page within 5 s of connecting
@@ -90,6 +95,7 @@ def test_a_partner_onboards_a_device_alone_in_the_browser(
         rejected = tab.locator("#device-rejected tr[data-reason=bad_shape]").first
         expect(rejected).to_contain_text("metrics: expected an object")
         expect(rejected).to_contain_text('{"metrics": 5}')
+        save_screenshot(tab.screenshot(full_page=True), "devices-self.png")
 
         tab.click("#revoke-login")
         device.wait(lambda: bool(device.disconnects), "the revoked device disconnected")
