@@ -15,14 +15,15 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy import Engine, select
 
 from access.broker import LABEL_RE, Account, AccountStore, account_username, sync_broker
 from access.dynsec import ControlError
 from access.tokens import Principal
+from api.deps import CurrentPrincipal
 from api.guards import AttemptLimiter
 from api.selfservice_models import ConnectOut, LoginOut, Revoked
 from controlplane import audit as audit_log
@@ -33,7 +34,7 @@ from controlplane.snapshot import load_snapshot
 from controlplane.tables import partners
 from core.settings import Settings
 from domain.connect_guide import BrokerAddress, device_topics, guide
-from domain.registry import Registry
+from domain.registry import SLUG_PATTERN, Registry
 
 log = logging.getLogger(__name__)
 LOGIN_CHANGES_PER_MINUTE = 120
@@ -46,16 +47,32 @@ def engine(request: Request) -> Engine:
     return engine
 
 
-def partner_row(request: Request, partner_id: str) -> Any:
+@dataclass(frozen=True, slots=True)
+class PartnerTerms:
+    device_quota: int | None
+
+
+def _unseeded(request: Request) -> bool:
+    """The control plane holds no partner yet (an API started without `mainport up`): the
+    registry the process started with stands in, read-only."""
+    with engine(request).connect() as conn:
+        return is_empty(conn)
+
+
+def partner_row(request: Request, partner_id: str) -> PartnerTerms:
     with engine(request).connect() as conn:
         row = conn.execute(
             select(partners.c.device_quota, partners.c.retired_at).where(
                 partners.c.id == partner_id
             )
         ).one_or_none()
-    if row is None or row.retired_at is not None:
+    if row is not None and row.retired_at is None:
+        return PartnerTerms(row.device_quota)
+    started: Registry = request.app.state.registry
+    found = started.partner(partner_id) if row is None and _unseeded(request) else None
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no partner {partner_id!r}")
-    return row
+    return PartnerTerms(found.device_quota)
 
 
 def may_read(principal: Principal, request: Request, partner_id: str) -> None:
@@ -87,8 +104,48 @@ def may_change(principal: Principal, request: Request, partner_id: str) -> None:
     limiter.record(principal.token_id)
 
 
+def _readable(
+    partner_id: Annotated[str, Path(pattern=SLUG_PATTERN, description="Partner id (slug)")],
+    request: Request,
+    principal: CurrentPrincipal,
+) -> str:
+    may_read(principal, request, partner_id)
+    return partner_id
+
+
+def _changeable(
+    partner_id: Annotated[str, Path(pattern=SLUG_PATTERN, description="Partner id (slug)")],
+    request: Request,
+    principal: CurrentPrincipal,
+) -> str:
+    may_change(principal, request, partner_id)
+    return partner_id
+
+
+# As dependencies, the scope is checked before any body is: another partner's token gets 403
+# whatever it sends, never a 422 that would tell it what the route expects.
+ReadablePartner = Annotated[str, Depends(_readable)]
+ChangeablePartner = Annotated[str, Depends(_changeable)]
+
+
 def device(request: Request, partner_id: str, device_id: str) -> DeviceRow:
     row = device_row(engine(request), partner_id, device_id)
+    if row is None and _unseeded(request):
+        started: Registry = request.app.state.registry
+        partner = started.partner(partner_id)
+        found = next((d for d in partner.devices if d.id == device_id), None) if partner else None
+        if found is not None:
+            return DeviceRow(
+                partner_id,
+                found.id,
+                found.kind,
+                found.interval_s,
+                found.port,
+                found.switch,
+                False,
+                datetime.now(UTC),
+                None,
+            )
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r} of {partner_id!r}")
     return row

@@ -12,15 +12,15 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from access.broker import LABEL_RE, account_username
 from api.deps import CurrentPrincipal, SettingsDep
 from api.login_access import (
+    ChangeablePartner,
     LoginChange,
+    ReadablePartner,
     account,
     apply,
     audit,
     broker_address,
     engine,
     login_out,
-    may_change,
-    may_read,
     revoke,
     store,
 )
@@ -37,10 +37,12 @@ LabelPath = Annotated[str, Path(pattern=LABEL_RE.pattern, description="Gateway l
 
 @router.get("/partners/{partner_id}/gateways", response_model=list[LoginOut])
 def list_gateways(
-    partner_id: PartnerPath, request: Request, principal: CurrentPrincipal, settings: SettingsDep
+    partner_id: ReadablePartner,
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
 ) -> list[LoginOut]:
     """Gateway logins: publish and subscribe for every device of the partner."""
-    may_read(principal, request, partner_id)
     mine = [
         a
         for a in store(settings).load()
@@ -51,14 +53,13 @@ def list_gateways(
 
 @router.post("/partners/{partner_id}/gateways", response_model=IssuedLogin, status_code=201)
 def issue_gateway(
-    partner_id: PartnerPath,
+    partner_id: ChangeablePartner,
     body: GatewayIn,
     request: Request,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> IssuedLogin:
     """Create (or rotate) the gateway login PARTNER.LABEL; its password is shown once."""
-    may_change(principal, request, partner_id)
     username = account_username(partner_id, body.label)
     before = account(settings, username)
     if (before is not None and before.device is not None) or device_row(
@@ -95,14 +96,13 @@ def issue_gateway(
 
 @router.delete("/partners/{partner_id}/gateways/{label}", response_model=Revoked)
 def revoke_gateway(
-    partner_id: PartnerPath,
+    partner_id: ChangeablePartner,
     label: LabelPath,
     request: Request,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Revoked:
     """Revoke a gateway login: the broker disconnects the clients using it, and only them."""
-    may_change(principal, request, partner_id)
     username = account_username(partner_id, label)
     found = account(settings, username)
     if found is not None and found.device is not None:

@@ -25,13 +25,13 @@ from access.tls import tls_files
 from api.deps import CurrentPrincipal, InfluxDep, SettingsDep
 from api.device_debug import device_debug
 from api.login_access import (
+    ChangeablePartner,
+    ReadablePartner,
     account,
     apply,
     device,
     issue_device_logins,
     login_out,
-    may_change,
-    may_read,
     revoke,
     store,
 )
@@ -77,7 +77,7 @@ def broker_ca(settings: SettingsDep) -> FileResponse:
     "/partners/{partner_id}/devices/{device_id}/login", response_model=IssuedLogin, status_code=201
 )
 def issue_device_login(
-    partner_id: PartnerPath,
+    partner_id: ChangeablePartner,
     device_id: DevicePath,
     request: Request,
     principal: CurrentPrincipal,
@@ -85,7 +85,6 @@ def issue_device_login(
 ) -> IssuedLogin:
     """Issue (or rotate) the device's own MQTT login; its password is shown in this answer
     only. Rotating disconnects a session still using the old password."""
-    may_change(principal, request, partner_id)
     row = device(request, partner_id, device_id)
     ((password, after),) = issue_device_logins(request, principal, settings, [row])
     applied = apply(request, settings)
@@ -99,7 +98,7 @@ def issue_device_login(
 
 @router.post("/partners/{partner_id}/device-logins", response_model=BulkLogins, status_code=201)
 def issue_many_device_logins(
-    partner_id: PartnerPath,
+    partner_id: ChangeablePartner,
     body: BulkLoginsIn,
     request: Request,
     principal: CurrentPrincipal,
@@ -107,7 +106,6 @@ def issue_many_device_logins(
 ) -> BulkLogins:
     """Issue (or rotate) the logins of many registered devices at once: one audit transaction
     and one broker update for all. Each password is in this answer only; all or none."""
-    may_change(principal, request, partner_id)
     rows = [device(request, partner_id, d) for d in dict.fromkeys(body.devices)]
     issued = issue_device_logins(request, principal, settings, rows)
     applied = apply(request, settings)
@@ -119,14 +117,13 @@ def issue_many_device_logins(
 
 @router.delete("/partners/{partner_id}/devices/{device_id}/login", response_model=Revoked)
 def revoke_device_login(
-    partner_id: PartnerPath,
+    partner_id: ChangeablePartner,
     device_id: DevicePath,
     request: Request,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Revoked:
     """Revoke the device's login: the broker disconnects that device, and only it."""
-    may_change(principal, request, partner_id)
     device(request, partner_id, device_id)
     username = account_username(partner_id, device_id)
     return revoke(request, principal, settings, partner_id, username)
@@ -134,7 +131,7 @@ def revoke_device_login(
 
 @router.get("/partners/{partner_id}/devices/{device_id}/connect", response_model=ConnectOut)
 def device_connect(
-    partner_id: PartnerPath,
+    partner_id: ReadablePartner,
     device_id: DevicePath,
     request: Request,
     principal: CurrentPrincipal,
@@ -142,23 +139,24 @@ def device_connect(
 ) -> ConnectOut:
     """The "how to connect" guide again, without the password (the snippets read it from the
     MQTT_PASSWORD environment variable)."""
-    may_read(principal, request, partner_id)
     return guide_for(request, settings, device(request, partner_id, device_id), None)
 
 
 @router.get("/partners/{partner_id}/logins", response_model=list[LoginOut])
 def list_logins(
-    partner_id: PartnerPath, request: Request, principal: CurrentPrincipal, settings: SettingsDep
+    partner_id: ReadablePartner,
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
 ) -> list[LoginOut]:
     """The partner's MQTT logins, device and gateway (never a password: none is kept)."""
-    may_read(principal, request, partner_id)
     mine = [a for a in store(settings).load() if a.scope == partner_id and not a.runtime]
     return [login_out(a) for a in sorted(mine, key=lambda a: a.username)]
 
 
 @router.get("/partners/{partner_id}/devices/{device_id}/debug", response_model=DeviceDebug)
 async def debug_device(
-    partner_id: PartnerPath,
+    partner_id: ReadablePartner,
     device_id: DevicePath,
     request: Request,
     principal: CurrentPrincipal,
@@ -169,7 +167,6 @@ async def debug_device(
     """One device, alone: liveness, last stored and rejected messages (reason and excerpt),
     last status and Last Will, its login. For the partner who owns it and the operator."""
     # The control-plane reads are blocking: off the event loop, like the sync routes'.
-    await run_in_threadpool(may_read, principal, request, partner_id)
     row = await run_in_threadpool(device, request, partner_id, device_id)
     view = await device_debug(
         influx,

@@ -54,7 +54,7 @@ def site(
 
 def _call(site: Site, method: str, path: str, token: str, device: str = SHARED) -> int:
     grant_id = GrantLog(site.data_dir / "grants" / "audit.jsonl").active()[0].id
-    url = site.api + path.format(partner_id=A, device_id=device, grant_id=grant_id)
+    url = site.api + path.format(partner_id=A, device_id=device, grant_id=grant_id, label="gw")
     body = {"grantee": B, "devices": [SHARED]} if method == "POST" else None
     answer = httpx.request(method, url, params={"metric": "pm25"}, json=body, headers=bearer(token))
     return answer.status_code
