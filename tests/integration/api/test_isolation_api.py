@@ -95,6 +95,7 @@ def _defaults(grant_id: str) -> dict[str, str]:
         "grantee": B,
         "devices": SHARED,
         "note": "attack matrix",
+        "label": "gw",  # a gateway login's label (api/routes/gateways.py)
     }
 
 
