@@ -28,12 +28,14 @@ from api.routes import (
     analytics,
     data,
     erasure,
+    gateways,
     grants,
     health,
     network,
     partners,
     platform,
     registry_network,
+    selfservice,
     telemetry,
 )
 from api.routes import registry as registry_routes
@@ -172,6 +174,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> FastAPI:
     app.include_router(registry_network.router)
     app.include_router(erasure.router)  # issue 17
     app.include_router(alert_routes.router)
+    app.include_router(selfservice.router)
+    app.include_router(gateways.router)
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

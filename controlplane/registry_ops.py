@@ -240,7 +240,11 @@ def _within_quota(state: State, partner: dict[str, Any], device: Device) -> None
         raise QuotaExceeded("the operator has not allowed this partner to register devices")
     kinds = partner["allowed_kinds"]
     if kinds is not None and device.kind not in kinds:
-        raise QuotaExceeded(f"kind {device.kind!r} is not one of {sorted(kinds)}", "kind")
+        # A body the partner can fix, not a right it lacks: 422 naming the field.
+        raise InvalidChange(
+            f"kind {device.kind!r} is not allowed for this partner (allowed: {sorted(kinds)})",
+            "kind",
+        )
     registered = sum(1 for key in state.devices if key[0] == partner["id"])
     if registered >= quota:
         raise QuotaExceeded(f"the partner's device quota ({quota}) is used up", "id")

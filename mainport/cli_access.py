@@ -94,23 +94,60 @@ def device_login(
     settings = load_settings()
     registry = load_partners(settings)
     partner_id, _, device_id = device.rpartition("/")
-    found = [
-        (p.id, d.id)
-        for p, d in registry.devices()
-        if d.id == device_id and partner_id in ("", p.id)
-    ]
+    found = _registered(settings, registry, partner_id, device_id)
+    where = (
+        "the control-plane database"
+        if settings.registry_source == "database"
+        else (str(settings.partners_file))
+    )
     if not found:
-        raise fail(f"no registered device {device!r} in {settings.partners_file}")
+        raise fail(f"no registered device {device!r} in {where}")
     if len(found) > 1:
         owners = ", ".join(f"{p}/{d}" for p, d in found)
         raise fail(f"device {device!r} is ambiguous: say which one ({owners})")
     ((partner_id, device_id),) = found
-    try:
+    username = account_username(partner_id, device_id)
+    try:  # audited by the store (access/logins.py), as the CLI's OS user
         password = AccountStore(control_db(settings)).issue_device(partner_id, device_id)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    username = account_username(partner_id, device_id)
     _print_login("the device login", username, password, settings, registry)
+
+
+def _registered(
+    settings: Settings, registry: Registry, partner_id: str, device_id: str
+) -> list[tuple[str, str]]:
+    """(partner, device) pairs in force named DEVICE (of PARTNER when given): from the
+    control-plane database when it is the source of truth (devices added by API or CLI since
+    the start are there), else, or while it is still unseeded, from the partners file."""
+    in_file = [
+        (p.id, d.id)
+        for p, d in registry.devices()
+        if d.id == device_id and partner_id in ("", p.id)
+    ]
+    if settings.registry_source == "file":
+        return in_file
+    from sqlalchemy import select
+
+    from controlplane.db import open_database, utcnow
+    from controlplane.registry_store import is_empty
+    from controlplane.tables import devices
+
+    query = select(devices.c.partner_id, devices.c.id, devices.c.retired_at).where(
+        devices.c.id == device_id
+    )
+    if partner_id:
+        query = query.where(devices.c.partner_id == partner_id)
+    engine = open_database(settings.database)
+    try:
+        with engine.connect() as conn:
+            if is_empty(conn):  # no `mainport up` has seeded it yet: the file is the registry
+                return in_file
+            rows = list(conn.execute(query))
+    finally:
+        engine.dispose()
+    now = utcnow()
+    return [(r.partner_id, r.id) for r in rows if r.retired_at is None or r.retired_at > now]
 
 
 @token_app.command("issue")

@@ -105,7 +105,9 @@ def device_add(
     partner: Annotated[str, typer.Argument(help="Partner id")],
     device: Annotated[str, typer.Argument(help="Device id")],
     kind: Annotated[str, typer.Option(help="What it measures (free text)")] = "generic",
-    interval_s: Annotated[int, typer.Option(help="Expected reporting interval, s")] = 60,
+    interval_s: Annotated[
+        int, typer.Option("--interval", "--interval-s", help="Expected reporting interval, s")
+    ] = 60,
     port: Annotated[str | None, typer.Option(help="The partner's port it sits behind")] = None,
     switch: Annotated[str | None, typer.Option(help="The port's switch, if ambiguous")] = None,
 ) -> None:

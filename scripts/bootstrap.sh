@@ -24,6 +24,8 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 need_pkgs=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 command -v mosquitto_passwd >/dev/null 2>&1 || need_pkgs+=(mosquitto)
+# mosquitto_pub: the self-service tests run the "how to connect" snippets as a partner pastes them.
+command -v mosquitto_pub >/dev/null 2>&1 || need_pkgs+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
 # Net-SNMP's agent and tools: the collector's tests poll a real snmpd (tests/integration/collector/).
 command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need_pkgs+=(snmpd)

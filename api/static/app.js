@@ -10,6 +10,7 @@ import { Overview } from "./overview.js";
 import { PartnerPage } from "./partner.js";
 import { AccessLogPage } from "./access_log.js";
 import { RegistryPage } from "./registry.js";
+import { DevicesSelf } from "./devices_self.js";
 import { SwitchesTable } from "./switches.js";
 
 const LIVE_MS = 2000;
@@ -19,7 +20,7 @@ const FIGURES_MS = 30000;
 const $ = (id) => document.getElementById(id);
 const views = {
   signin: $("signin-view"), overview: $("overview-view"), partner: $("partner-view"),
-  registry: $("registry-view"), audit: $("audit-view"), access: $("access-view"),
+  registry: $("registry-view"), audit: $("audit-view"), access: $("access-view"), devices: $("devices-view"),
 };
 const errorBox = $("error");
 
@@ -42,6 +43,7 @@ const registryPage = new RegistryPage(views.registry, { onError: showError });
 const auditPage = new AuditPage(views.audit, { onError: showError });
 const accessLog = new AccessLogPage(views.access, { onError: showError });
 const alerts = new AlertsBanner($("alerts"), $("alerts-list"), { onError: showError });
+const devicesSelf = new DevicesSelf(views.devices, { onError: showError });
 
 function show(name) {
   for (const [key, node] of Object.entries(views)) node.hidden = key !== name;
@@ -68,12 +70,24 @@ function route() {
   if (access) {
     partnerPage.hide();
     registryPage.hide();
+    devicesSelf.hide();
     show("access");
     accessLog.show(decodeURIComponent(access[1]));
     document.title = `Mainport — who read ${access[1]}'s data`;
     return;
   }
   accessLog.hide();
+  const onboarding = location.hash.match(/^#\/devices\/([a-z0-9-]+)(?:\/([^/]+))?$/);
+  if (onboarding) {
+    partnerPage.hide();
+    registryPage.hide();
+    accessLog.hide();
+    show("devices");
+    devicesSelf.show(onboarding[1], onboarding[2] ? decodeURIComponent(onboarding[2]) : null);
+    document.title = `Mainport — devices of ${onboarding[1]}`;
+    return;
+  }
+  devicesSelf.hide();
   const match = location.hash.match(/^#\/partners\/([a-z0-9-]+)$/);
   const registryMatch = location.hash.match(/^#\/registry(?:\/([a-z0-9-]+))?$/);
   if (!registryMatch) registryPage.hide();
@@ -176,6 +190,10 @@ function onViewer(viewer) {
   state.viewer = viewer;
   $("viewer").textContent = viewer.role === "operator" ? "operator" : `partner ${viewer.partner}`;
   document.body.dataset.role = viewer.role;
+  if (viewer.role === "partner") {
+    $("nav-devices").href = `#/devices/${viewer.partner}`;
+    $("nav-devices").hidden = false;
+  }
   // A partner lands on its own page; the overview (one row) stays one click away.
   if (viewer.role === "partner" && (location.hash === "" || location.hash === "#/")) {
     location.hash = `#/partners/${viewer.partner}`;
@@ -238,6 +256,7 @@ window.addEventListener("mainport:signed-out", () => {
   $("signout").hidden = true;
   $("viewer").textContent = "";
   delete document.body.dataset.role;
+  $("nav-devices").hidden = true;
   $("health").replaceChildren();
   alerts.alerts = [];
   alerts.render();

@@ -55,7 +55,12 @@ def site(
 def _call(site: Site, method: str, path: str, token: str, device: str = SHARED) -> int:
     grant_id = GrantLog(control_engine(site.data_dir)).active()[0].id
     url = site.api + path.format(
-        partner_id=A, device_id=device, grant_id=grant_id, request_id="er-000000000000"
+        partner_id=A,
+        device_id=device,
+        grant_id=grant_id,
+        request_id="er-000000000000",
+        label="gw",
+        alert_id="0" * 40,
     )
     body = {"grantee": B, "devices": [SHARED], "purpose": "auth"} if method == "POST" else None
     answer = httpx.request(method, url, params={"metric": "pm25"}, json=body, headers=bearer(token))

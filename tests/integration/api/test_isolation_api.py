@@ -102,6 +102,7 @@ def _defaults(grant_id: str) -> dict[str, str]:
         "purpose": "attack matrix",
         "alert_id": "0" * 40,  # no such alert: 404 past the checks
         "comment": "attack matrix",
+        "label": "gw",  # a gateway login's label (api/routes/gateways.py)
     }
 
 
