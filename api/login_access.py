@@ -42,7 +42,7 @@ LOGIN_CHANGES_PER_MINUTE = 120
 
 # --- who may do what -------------------------------------------------------------------------
 def engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.control_engine
+    engine: Engine = request.app.state.control_db
     return engine
 
 
@@ -67,7 +67,7 @@ def partner_row(request: Request, partner_id: str) -> PartnerTerms:
         ).one_or_none()
     if row is not None and row.retired_at is None:
         return PartnerTerms(row.device_quota)
-    started: Registry = request.app.state.registry
+    started: Registry = request.app.state.registry_source.current().registry
     found = started.partner(partner_id) if row is None and _unseeded(request) else None
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no partner {partner_id!r}")
@@ -130,7 +130,7 @@ ChangeablePartner = Annotated[str, Depends(_changeable)]
 def device(request: Request, partner_id: str, device_id: str) -> DeviceRow:
     row = device_row(engine(request), partner_id, device_id)
     if row is None and _unseeded(request):
-        started: Registry = request.app.state.registry
+        started: Registry = request.app.state.registry_source.current().registry
         partner = started.partner(partner_id)
         found = next((d for d in partner.devices if d.id == device_id), None) if partner else None
         if found is not None:
@@ -174,7 +174,7 @@ def registry(request: Request, settings: Settings) -> Registry:
         with engine(request).connect() as conn, conn.begin():
             if not is_empty(conn):
                 return load_snapshot(conn, utcnow()).registry
-    fixed: Registry = request.app.state.registry
+    fixed: Registry = request.app.state.registry_source.current().registry
     return fixed
 
 

@@ -6,4 +6,5 @@ bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# Both cores: most integration tests wait on real services (pytest-xdist, one worker per core).
+.venv/bin/pytest -n 2 "$@"

@@ -24,7 +24,7 @@ MOSQUITTO_CONF = ROOT / "docker" / "mosquitto" / "mosquitto.conf"
 DOCKERFILE = ROOT / "Dockerfile"
 
 APP_SERVICES = frozenset({"provision", "influx-setup", "ingest", "derive", "api", "simulator"})
-EXPECTED_SERVICES = APP_SERVICES | {"mosquitto", "influxdb", "grafana", "collector"}
+EXPECTED_SERVICES = APP_SERVICES | {"mosquitto", "influxdb", "grafana", "collector", "postgres"}
 # Services that start only with their compose profile.
 PROFILES = {"simulator": ["simulate"], "collector": ["collect"]}
 SPEC_IMAGES = {"mosquitto": "eclipse-mosquitto:2", "influxdb": "influxdb:1.8"}
@@ -48,6 +48,7 @@ REQUIRED_SECRETS = {
     "INFLUXDB_DERIVE_PASSWORD": "test-influx-derive-secret",
     "INFLUXDB_READ_PASSWORD": "test-influx-read-secret",
     "GRAFANA_ADMIN_PASSWORD": "test-grafana-admin-secret",
+    "POSTGRES_PASSWORD": "test-postgres-secret",
 }
 # Each service's InfluxDB login (core/influx_logins.py): least privilege, admin for setup only.
 INFLUX_LOGIN = {

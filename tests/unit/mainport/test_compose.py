@@ -275,6 +275,8 @@ def test_simulator_mints_sim_logins_without_touching_partner_passwords(
     for var, value in app_environment(services["simulator"], tmp_path).items():
         monkeypatch.setenv(var, value)
     monkeypatch.setenv("MAINPORT_SIM_CREDENTIALS", "")
+    # compose's PostgreSQL is not here: the data dir's SQLite stands in for it.
+    monkeypatch.delenv("MAINPORT_DATABASE_URL")
     store = AccountStore(control_engine(tmp_path))
     store.issue("woonbron")
     partner_hash = {a.username: a.password_hash for a in store.load()}["woonbron"]
