@@ -229,6 +229,7 @@ NO_PARTNER_DATA = {
     "/metrics",  # the process's own counters
     "/api/v1/metrics",
     "/api/v1/network/switches",  # operator only: switches' reachability, no partner's traffic
+    "/api/v1/broker/ca.crt",  # the broker's public CA certificate
 }
 """GET routes that answer with no partner's data; every other GET must be logged."""
 

@@ -17,6 +17,7 @@ import pytest
 from access.broker import AccountStore, hash_password
 from core.settings import Settings
 from tests.conftest import control_engine
+from tests.integration.postgres_support import Postgres
 from tests.unit.mainport.compose_support import (
     COMPOSE_FILE,
     REQUIRED_SECRETS,
@@ -75,10 +76,12 @@ def test_explicit_ingest_client_id_wins(services: dict[str, Service]) -> None:
 
 
 def test_provision_gives_the_ingest_account_the_password_from_the_environment(
-    services: dict[str, Service], tmp_path: Path
+    services: dict[str, Service], tmp_path: Path, postgres: Postgres
 ) -> None:
     env = app_environment(services["provision"], tmp_path)
-    partner_store = AccountStore(control_engine(tmp_path))
+    # compose's `postgres` service: a real PostgreSQL here, as MAINPORT_DATABASE_URL names one.
+    env["MAINPORT_DATABASE_URL"] = postgres.new_database()
+    partner_store = AccountStore(control_engine(tmp_path, env["MAINPORT_DATABASE_URL"]))
     partner_store.issue("woonbron")
     command = [sys.executable, "-c", command_program(services["provision"])]
 
