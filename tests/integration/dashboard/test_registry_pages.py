@@ -74,12 +74,6 @@ def test_device_added_in_the_ui_shows_online_without_reload(
     no_page_errors(console)
 
 
-@pytest.mark.xfail(
-    reason="needs h-live: the API's partner view reads the registry from the control plane "
-    "live; on this branch it knows only the devices of the file it started with, so a device "
-    "added through the API shows as seen-but-unregistered",
-    strict=False,
-)
 def test_device_added_in_the_ui_shows_its_registered_kind_on_the_partner_page(
     stack: RegistryStack, page: tuple[Page, Console]
 ) -> None:
