@@ -10,6 +10,7 @@ from domain.messages import (
     Status,
     Telemetry,
     TelemetryBatch,
+    is_alert_topic,
 )
 from tests.unit.domain.messages_support import (
     COUNTERS,
@@ -184,3 +185,18 @@ def test_counters_take_the_full_unsigned_64_bit_range() -> None:
     top = 2**64 - 1
     payload = {"in_octets": top, "out_octets": 0, "oper_status": "down"}
     assert parse(COUNTERS, payload) == Counters("dmd-core-1", "xe-0-0-1", NOW, top, 0, False, False)
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("mainport/woonbron/_alerts", True),
+        ("mainport/woonbron/_alerts/x", False),
+        ("mainport/woonbron/dev/_alerts", False),
+        ("mainportx/woonbron/_alerts", False),
+        ("other/woonbron/_alerts", False),
+        ("mainport/woonbron/dev/telemetry", False),
+    ],
+)
+def test_only_a_partners_own_alert_topic_is_passed_by(topic: str, expected: bool) -> None:
+    assert is_alert_topic(topic, "mainport") is expected
